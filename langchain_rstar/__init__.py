@@ -1,0 +1,27 @@
+"""langchain-rstar: rStar mutual-reasoning search for LangChain and LangGraph.
+
+A generator small language model runs Monte Carlo Tree Search over five human-like
+reasoning actions; a discriminator model checks each candidate trajectory by completing it
+from a masked prefix; the answer both agree on wins (arXiv 2408.06195).
+"""
+
+from __future__ import annotations
+
+from langchain_rstar.chain import RStarChain, validate_question
+from langchain_rstar.config import RStarConfig
+from langchain_rstar.result import Candidate, RStarProgress, RStarResult, Step, Usage
+from langchain_rstar.verify import verify_candidates
+
+__all__ = [
+    "Candidate",
+    "RStarChain",
+    "RStarConfig",
+    "RStarProgress",
+    "RStarResult",
+    "Step",
+    "Usage",
+    "validate_question",
+    "verify_candidates",
+]
+
+__version__ = "0.1.0"

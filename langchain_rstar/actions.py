@@ -1,0 +1,395 @@
+"""The five rStar actions: prompt building, sampling requests, parsing, voting.
+
+Each action is written once, as a generator that *yields* :class:`SampleCall` requests and
+receives :class:`SampleOutcome` answers (no I/O here). The graph drives the same generator
+synchronously or asynchronously. An action returns the child node records it creates.
+
+* A1 ``one_step_thought``: propose the next single reasoning step.
+* A2 ``direct_answer``: write the remaining steps to the end; the answer is the majority of
+  ``num_votes`` samples (terminal).
+* A3 ``subquestion``: propose the next sub-question and answer it by majority vote.
+* A4 ``reanswer``: answer the last sub-question again, step by step, by majority vote.
+* A5 ``rephrase``: restate the question as a list of conditions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any
+
+from typing_extensions import TypedDict
+
+from langchain_rstar import _prompts as P
+from langchain_rstar._sampling import SampleCall, SampleOutcome
+from langchain_rstar.answers import AnswerChecker, majority_vote
+from langchain_rstar.config import RStarConfig
+from langchain_rstar.result import NodeRecord
+
+__all__ = [
+    "ACTIONS",
+    "ACTION_NODE_NAMES",
+    "LEGAL_ACTIONS",
+    "ExpandTask",
+    "ActionOutput",
+    "legal_actions",
+    "run_action",
+    "child_id",
+    "child_sort_key",
+]
+
+ACTIONS = ("A1", "A2", "A3", "A4", "A5")
+
+#: Graph node (and trace run) name of each action.
+ACTION_NODE_NAMES: dict[str, str] = {
+    "A1": "A1_one_step_thought",
+    "A2": "A2_direct_answer",
+    "A3": "A3_subquestion",
+    "A4": "A4_reanswer",
+    "A5": "A5_rephrase",
+}
+
+#: Legal actions by node type (before ``disable_a1`` / ``disable_a5``). One-step thoughts
+#: only lead to more thoughts or the answer, so once A1 is on a path A3/A4 are not offered.
+LEGAL_ACTIONS: dict[str, tuple[str, ...]] = {
+    "root": ("A1", "A2", "A3", "A5"),
+    "rephrase": ("A1", "A2", "A3"),
+    "subquestion": ("A1", "A2", "A3", "A4"),
+    "reanswer": ("A1", "A2", "A3"),
+    "thought": ("A1", "A2"),
+    "answer": (),
+}
+
+ActionGen = Generator[SampleCall, SampleOutcome, "ActionOutput"]
+
+
+class ExpandTask(TypedDict):
+    """What an action node receives (the ``Send`` payload): plain data only."""
+
+    node_id: str
+    action: str
+    question: str
+    path: list[NodeRecord]
+    rollout: int
+    config: dict[str, Any]
+
+
+class ActionOutput(TypedDict):
+    """What an action produces."""
+
+    children: list[NodeRecord]
+    errors: list[dict[str, Any]]
+
+
+def legal_actions(record: Mapping[str, Any], config: RStarConfig) -> list[str]:
+    """Actions to run when expanding ``record`` (empty for terminal nodes)."""
+    if record.get("terminal"):
+        return []
+    actions = list(LEGAL_ACTIONS.get(str(record.get("type")), ()))
+    if config.disable_a1 and "A1" in actions:
+        actions.remove("A1")
+    if config.disable_a5 and "A5" in actions:
+        actions.remove("A5")
+    return actions
+
+
+def child_id(parent_id: str, action: str, index: int) -> str:
+    """Stable id of the ``index``-th child an action creates under ``parent_id``."""
+    return f"{parent_id}/{action}.{index}"
+
+
+def child_sort_key(node_id: str) -> tuple[str, int]:
+    """Sort key putting children in action order, then creation order."""
+    last = node_id.rsplit("/", 1)[-1]
+    action, _, idx = last.partition(".")
+    return action, int(idx) if idx.isdigit() else 0
+
+
+def _seed(config: RStarConfig, *parts: object) -> int | None:
+    if config.seed is None:
+        return None
+    digest = hashlib.sha256(":".join(map(str, (config.seed, *parts))).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _dedupe(texts: Sequence[str]) -> list[tuple[str, int]]:
+    """Unique non-empty texts with how many samples gave each (first occurrence order)."""
+    seen: dict[str, tuple[str, int]] = {}
+    for raw in texts:
+        text = raw.strip()
+        key = _clean(text).lower()
+        if not key:
+            continue
+        if key in seen:
+            first, count = seen[key]
+            seen[key] = (first, count + 1)
+        else:
+            seen[key] = (text, 1)
+    return list(seen.values())
+
+
+def _base(task: ExpandTask, config: RStarConfig) -> tuple[str, int]:
+    path = task["path"]
+    question = P.path_question(task["question"], path)
+    prefix = P.solve_prefix(config.task, question)
+    lines = P.path_lines(path)
+    body = prefix + "".join(line + "\n" for line in lines)
+    return body, P.step_number(path)
+
+
+def _new_child(
+    task: ExpandTask, action: str, index: int, node_type: str, config: RStarConfig, **fields: Any
+) -> NodeRecord:
+    parent = task["path"][-1]
+    depth = int(parent.get("depth", 0)) + 1
+    record: NodeRecord = {
+        "id": child_id(task["node_id"], action, index),
+        "parent": task["node_id"],
+        "type": node_type,
+        "action": action,
+        "text": "",
+        "answer": None,
+        "confidence": 0.0,
+        "samples": 0,
+        "depth": depth,
+        "visits": 0.0,
+        "value": 0.0,
+        "reward": 0.0,
+        "terminal": False,
+        "expanded": False,
+        "children": [],
+        "rollout": task["rollout"],
+    }
+    record.update(fields)  # type: ignore[typeddict-item]
+    if depth >= config.max_depth and not record.get("terminal"):
+        # Depth limit: the node ends its trajectory; it earns a reward only if it answers.
+        record["terminal"] = True
+        record["reward"] = float(record.get("confidence", 0.0)) if record.get("answer") else 0.0
+    return record
+
+
+def _meta(task: ExpandTask, action: str, phase: str = "") -> dict[str, Any]:
+    parent = task["path"][-1]
+    meta = {
+        "rstar_node_id": task["node_id"],
+        "rstar_parent_id": parent.get("parent"),
+        "rstar_depth": parent.get("depth", 0),
+        "rstar_action": action,
+        "rstar_rollout": task["rollout"],
+    }
+    if phase:
+        meta["rstar_phase"] = phase
+    return meta
+
+
+def _vote_child_fields(
+    samples: Sequence[str], checker: AnswerChecker
+) -> tuple[str, str | None, float]:
+    answers = [checker.extract(s) for s in samples]
+    vote = majority_vote(answers, checker)
+    if vote.winners:
+        text = samples[vote.winners[0]].strip()
+    else:
+        text = next((s.strip() for s in samples if s.strip()), "")
+    return text, vote.answer, vote.confidence
+
+
+def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
+    """A1: propose ``num_a1_steps`` next steps; a step that states the answer is terminal."""
+    body, k = _base(task, config)
+    outcome = yield SampleCall(
+        prompts=[f"{body}Step {k}:"],
+        n=config.num_a1_steps,
+        stop=P.STOP_LINE,
+        params=config.sampling_kwargs(),
+        seed=_seed(config, task["node_id"], "A1"),
+        run_name="A1_one_step_thought",
+        metadata=_meta(task, "A1"),
+    )
+    samples = outcome.texts[0] or []
+    answers = [checker.extract(s) for s in samples]
+    children: list[NodeRecord] = []
+    for i, (text, _count) in enumerate(_dedupe(samples)):
+        answer = checker.extract(text)
+        fields: dict[str, Any] = {"text": text, "samples": _count}
+        if answer is not None and checker.normalize(answer) is not None:
+            agree = sum(1 for a in answers if a is not None and checker.equivalent(a, answer))
+            confidence = agree / max(len(samples), 1)
+            fields.update(answer=answer, confidence=confidence, reward=confidence, terminal=True)
+        children.append(_new_child(task, "A1", i, "thought", config, **fields))
+    return {"children": children, "errors": outcome.errors}
+
+
+def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
+    """A2: write the remaining steps ``num_votes`` times; the majority answer wins."""
+    body, k = _base(task, config)
+    outcome = yield SampleCall(
+        prompts=[f"{body}Step {k}:"],
+        n=config.num_votes,
+        stop=P.STOP_BLOCK,
+        params=config.sampling_kwargs(),
+        seed=_seed(config, task["node_id"], "A2"),
+        run_name="A2_direct_answer",
+        metadata=_meta(task, "A2"),
+    )
+    samples = outcome.texts[0]
+    if not samples:
+        return {"children": [], "errors": outcome.errors}
+    text, answer, confidence = _vote_child_fields(samples, checker)
+    child = _new_child(
+        task,
+        "A2",
+        0,
+        "answer",
+        config,
+        text=text,
+        answer=answer,
+        confidence=confidence,
+        reward=confidence if answer is not None else 0.0,
+        samples=len(samples),
+        terminal=True,
+    )
+    return {"children": [child], "errors": outcome.errors}
+
+
+def _is_final(subquestion: str) -> bool:
+    return subquestion.strip().lower().startswith(P.FINAL_SUBQUESTION_PREFIX.lower())
+
+
+def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
+    """A3: propose ``num_subquestions`` sub-questions and answer each by majority vote."""
+    body, k = _base(task, config)
+    asked = yield SampleCall(
+        prompts=[f"{body}Sub-question {k}:"],
+        n=config.num_subquestions,
+        stop=P.STOP_LINE,
+        params=config.sampling_kwargs(),
+        seed=_seed(config, task["node_id"], "A3", "ask"),
+        run_name="A3_subquestion",
+        metadata=_meta(task, "A3", "ask"),
+    )
+    errors = list(asked.errors)
+    subquestions = [text for text, _ in _dedupe(asked.texts[0] or [])]
+    if not subquestions:
+        return {"children": [], "errors": errors}
+    answered = yield SampleCall(
+        prompts=[f"{body}Sub-question {k}: {sq}\nAnswer {k}:" for sq in subquestions],
+        n=config.num_votes,
+        stop=P.STOP_LINE,
+        params=config.sampling_kwargs(),
+        seed=_seed(config, task["node_id"], "A3", "answer"),
+        run_name="A3_subquestion_answers",
+        metadata=_meta(task, "A3", "answer"),
+    )
+    errors.extend(answered.errors)
+    children: list[NodeRecord] = []
+    for i, sq in enumerate(subquestions):
+        samples = answered.texts[i]
+        if not samples:
+            continue
+        text, answer, confidence = _vote_child_fields(samples, checker)
+        final = _is_final(sq)
+        children.append(
+            _new_child(
+                task,
+                "A3",
+                i,
+                "subquestion",
+                config,
+                subquestion=sq,
+                text=text,
+                answer=answer,
+                confidence=confidence,
+                samples=len(samples),
+                final=final,
+                terminal=final,
+                reward=confidence if final and answer is not None else 0.0,
+            )
+        )
+    return {"children": children, "errors": errors}
+
+
+REANSWER_HINT = "Let's work it out step by step."
+
+
+def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
+    """A4: answer the last sub-question again, step by step, by majority vote."""
+    parent = task["path"][-1]
+    sq = str(parent.get("subquestion", ""))
+    before = dict(task)
+    before["path"] = task["path"][:-1]
+    body, k = _base(before, config)  # type: ignore[arg-type]
+    outcome = yield SampleCall(
+        prompts=[f"{body}Sub-question {k}: {sq}\nAnswer {k}: {REANSWER_HINT}"],
+        n=config.num_votes,
+        stop=P.STOP_LINE,
+        params=config.sampling_kwargs(),
+        seed=_seed(config, task["node_id"], "A4"),
+        run_name="A4_reanswer",
+        metadata=_meta(task, "A4"),
+    )
+    samples = outcome.texts[0]
+    if not samples:
+        return {"children": [], "errors": outcome.errors}
+    text, answer, confidence = _vote_child_fields(samples, checker)
+    final = bool(parent.get("final"))
+    child = _new_child(
+        task,
+        "A4",
+        0,
+        "reanswer",
+        config,
+        subquestion=sq,
+        text=f"{REANSWER_HINT} {text}".strip(),
+        answer=answer,
+        confidence=confidence,
+        samples=len(samples),
+        final=final,
+        terminal=final,
+        reward=confidence if final and answer is not None else 0.0,
+    )
+    return {"children": [child], "errors": outcome.errors}
+
+
+def a5_rephrase(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
+    """A5: restate the question as a list of its conditions."""
+    question = P.path_question(task["question"], task["path"])
+    outcome = yield SampleCall(
+        prompts=[P.rephrase_prompt(config.task, question)],
+        n=1,
+        stop=P.STOP_LINE,
+        params=config.sampling_kwargs(),
+        seed=_seed(config, task["node_id"], "A5"),
+        run_name="A5_rephrase",
+        metadata=_meta(task, "A5"),
+    )
+    texts = [t for t, _ in _dedupe(outcome.texts[0] or [])]
+    children = [
+        _new_child(task, "A5", i, "rephrase", config, text=t, samples=1)
+        for i, t in enumerate(texts)
+    ]
+    return {"children": children, "errors": outcome.errors}
+
+
+_IMPLS = {
+    "A1": a1_one_step_thought,
+    "A2": a2_direct_answer,
+    "A3": a3_subquestion,
+    "A4": a4_reanswer,
+    "A5": a5_rephrase,
+}
+
+
+def run_action(
+    action: str, task: ExpandTask, config: RStarConfig, checker: AnswerChecker
+) -> ActionGen:
+    """The request generator of ``action`` for ``task``."""
+    try:
+        impl = _IMPLS[action]
+    except KeyError as exc:
+        raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}") from exc
+    return impl(task, config, checker)

@@ -1,0 +1,428 @@
+"""``RStarChain``: the rStar search as a LangChain ``Runnable[str, RStarResult]``."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, Union
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    CallbackManagerForChainRun,
+)
+from langchain_core.language_models import BaseLanguageModel
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import ensure_config, patch_config
+from langchain_core.runnables.graph import Graph
+from pydantic import BaseModel, Field
+
+from langchain_rstar._sampling import Sampler
+from langchain_rstar.config import RStarConfig
+from langchain_rstar.graph import ROOT_ID, build_graph, recursion_limit
+from langchain_rstar.result import (
+    Candidate,
+    RStarProgress,
+    RStarResult,
+    Step,
+    Usage,
+    Verification,
+)
+
+__all__ = ["RStarChain", "RStarInput", "validate_question"]
+
+RStarInputType = Union[str, Mapping[str, Any]]
+
+
+class RStarInput(BaseModel):
+    """Input schema: the question to solve."""
+
+    question: str = Field(description="The question to solve.")
+
+
+def validate_question(value: Any, max_chars: int = 20_000) -> str:
+    """Check a question before any model call.
+
+    Rules: a ``str`` (or a mapping with a ``question`` string); not empty or whitespace
+    only; at most ``max_chars`` characters; no NUL bytes or other control characters
+    except tab and newline (binary data is rejected, not cleaned). Surrounding whitespace is
+    stripped and the text is NFC-normalised.
+
+    Raises:
+        ValueError: with the reason, when the question breaks a rule.
+    """
+    if isinstance(value, Mapping):
+        if "question" not in value:
+            raise ValueError(
+                f"input mapping needs a 'question' key; got keys {sorted(map(str, value))}"
+            )
+        value = value["question"]
+    if isinstance(value, (bytes, bytearray)):
+        raise ValueError("the question must be text (str), not bytes")
+    if not isinstance(value, str):
+        raise ValueError(f"the question must be a str, got {type(value).__name__}")
+    text = unicodedata.normalize("NFC", value).strip()
+    if not text:
+        raise ValueError("the question is empty")
+    if len(text) > max_chars:
+        raise ValueError(
+            f"the question has {len(text)} characters; the limit is {max_chars} "
+            "(RStarConfig.max_question_chars)"
+        )
+    bad = [c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r"]
+    if bad:
+        raise ValueError(
+            f"the question contains {len(bad)} control character(s) such as {bad[0]!r}; "
+            "binary or control characters are not accepted"
+        )
+    return text
+
+
+class RStarChain(Runnable[RStarInputType, RStarResult]):
+    """rStar: MCTS over five reasoning actions plus mutual verification, as a Runnable.
+
+    Args:
+        generator: any LangChain ``BaseLLM`` or ``BaseChatModel``; None uses the embedded
+            default small model (:func:`langchain_rstar.models.default_llm`).
+        discriminator: the model that verifies candidates; None means no verification
+            when a generator is given (answer = generator majority), and the embedded model
+            when neither is given; ``True`` uses the generator as its own discriminator.
+        config: an :class:`RStarConfig` (or a dict of its fields).
+        checkpointer: optional LangGraph checkpointer; with a ``thread_id`` in the config an
+            interrupted search resumes from its last finished step.
+        name: run name in traces.
+
+    Example:
+        >>> chain = RStarChain(generator=my_llm, config=RStarConfig(num_rollouts=8))
+        >>> result = chain.invoke("Tom has 3 apples and buys 5 more. How many now?")
+        >>> result.answer
+    """
+
+    def __init__(
+        self,
+        generator: BaseLanguageModel | None = None,
+        discriminator: BaseLanguageModel | bool | None = None,
+        config: RStarConfig | Mapping[str, Any] | None = None,
+        *,
+        checkpointer: Any = None,
+        name: str = "RStar",
+    ) -> None:
+        if config is None:
+            config = RStarConfig()
+        elif isinstance(config, Mapping):
+            config = RStarConfig(**config)
+        elif not isinstance(config, RStarConfig):
+            raise TypeError(f"config must be an RStarConfig or a dict, got {type(config).__name__}")
+        if generator is None:
+            from langchain_rstar.models import default_llm
+
+            generator = default_llm()
+            if discriminator is None:
+                discriminator = generator
+        if discriminator is True:
+            discriminator = generator
+        elif discriminator is False:
+            discriminator = None
+        self.generator = generator
+        self.discriminator = discriminator
+        self.config = config
+        self.checkpointer = checkpointer
+        self.name = name
+        self._gen_sampler = self._sampler(generator)
+        self._disc_sampler = (
+            None
+            if discriminator is None
+            else self._gen_sampler
+            if discriminator is generator
+            else self._sampler(discriminator)
+        )
+        self._graph = build_graph(
+            self._gen_sampler, self._disc_sampler, checkpointer=checkpointer, name=name
+        )
+
+    def _sampler(self, llm: Any) -> Sampler:
+        return Sampler(
+            llm,
+            max_retries=self.config.max_retries,
+            retry_backoff=self.config.retry_backoff,
+            call_timeout=self.config.call_timeout,
+        )
+
+    # -- Runnable plumbing -------------------------------------------------------------
+    @property
+    def InputType(self) -> Any:  # noqa: N802 - LangChain's name
+        return RStarInputType
+
+    @property
+    def OutputType(self) -> Any:  # noqa: N802 - LangChain's name
+        return RStarResult
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        return RStarInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        return RStarResult
+
+    def get_graph(self, config: RunnableConfig | None = None) -> Graph:
+        """The controller graph (with the verification subgraph expanded)."""
+        return self._graph.get_graph(xray=True)
+
+    def draw_mermaid(self) -> str:
+        """Mermaid text of the controller graph."""
+        return self.get_graph().draw_mermaid()
+
+    @property
+    def graph(self) -> Any:
+        """The compiled LangGraph graph (for LangGraph Server, Studio or direct use)."""
+        return self._graph
+
+    def with_overrides(self, **fields: Any) -> RStarChain:
+        """A chain sharing these models with some config fields changed."""
+        new = RStarChain.__new__(RStarChain)
+        new.__dict__.update(self.__dict__)
+        new.config = self.config.model_copy(update=fields)
+        RStarConfig.model_validate(new.config.model_dump())
+        return new
+
+    # -- state helpers -----------------------------------------------------------------
+    def _graph_config(self, config: RunnableConfig, run_manager: Any) -> RunnableConfig:
+        return patch_config(
+            config,
+            callbacks=run_manager.get_child() if run_manager is not None else None,
+            recursion_limit=recursion_limit(self.config),
+        )
+
+    def _initial_state(self, question: str, graph_config: RunnableConfig) -> dict[str, Any] | None:
+        """Input for the graph: None resumes an unfinished checkpointed search."""
+        if self.checkpointer is not None and graph_config.get("configurable", {}).get("thread_id"):
+            snapshot = self._graph.get_state(graph_config)
+            values = snapshot.values or {}
+            if snapshot.next and values.get("question") == question:
+                return None
+        return {"question": question, "config": self.config.model_dump()}
+
+    async def _ainitial_state(
+        self, question: str, graph_config: RunnableConfig
+    ) -> dict[str, Any] | None:
+        if self.checkpointer is not None and graph_config.get("configurable", {}).get("thread_id"):
+            snapshot = await self._graph.aget_state(graph_config)
+            values = snapshot.values or {}
+            if snapshot.next and values.get("question") == question:
+                return None
+        return {"question": question, "config": self.config.model_dump()}
+
+    def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
+        from langchain_rstar.answers import get_checker
+        from langchain_rstar.graph import build_candidates, weighted_majority
+
+        checker = get_checker(self.config.task)
+        ranking = weighted_majority(build_candidates(values.get("nodes") or {}, checker), checker)
+        total = sum(w for _, w in ranking)
+        usage = values.get("usage") or {}
+        return RStarProgress(
+            rollout=rollout,
+            num_rollouts=self.config.num_rollouts,
+            best_answer=ranking[0][0] if ranking else None,
+            confidence=ranking[0][1] / total if ranking and total else 0.0,
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            llm_calls=int(usage.get("llm_calls", 0)),
+            nodes=len(values.get("nodes") or {}),
+        )
+
+    def result_from_state(self, values: Mapping[str, Any], wall_seconds: float) -> RStarResult:
+        """Build the public result from the graph's final state."""
+        nodes: dict[str, Any] = dict(values.get("nodes") or {})
+        candidates = [Candidate.model_validate(c) for c in values.get("candidates") or []]
+        answer = values.get("answer")
+        trajectory: list[Step] = []
+        if answer is not None:
+            from langchain_rstar.answers import get_checker
+
+            checker = get_checker(self.config.task)
+            winners = [c for c in candidates if checker.equivalent(c.answer, answer)]
+            if winners:
+                best = max(
+                    winners,
+                    key=lambda c: (c.score, c.confidence * c.reward, c.confidence),
+                )
+                trajectory = best.trajectory
+        usage_raw = values.get("usage") or {}
+        busy = _union_seconds(values.get("intervals") or [])
+        usage = Usage(
+            llm_calls=int(usage_raw.get("llm_calls", 0)),
+            batches=int(usage_raw.get("batches", 0)),
+            prompts=int(usage_raw.get("prompts", 0)),
+            samples=int(usage_raw.get("samples", 0)),
+            prompt_tokens=int(usage_raw.get("prompt_tokens", 0)),
+            cached_prompt_tokens=int(usage_raw.get("cached_prompt_tokens", 0)),
+            completion_tokens=int(usage_raw.get("completion_tokens", 0)),
+            tokens_estimated=bool(usage_raw.get("tokens_estimated", 0)),
+            wall_seconds=wall_seconds,
+            model_seconds=busy,
+            framework_seconds=max(wall_seconds - busy, 0.0),
+            rollouts=int(usage_raw.get("rollouts", 0)),
+            nodes=len(nodes),
+        )
+        verification = Verification.model_validate(values.get("verification") or {})
+        question = values.get("question") or nodes.get(ROOT_ID, {}).get("text", "")
+        return RStarResult(
+            question=question,
+            answer=answer,
+            confidence=float(values.get("confidence") or 0.0),
+            trajectory=trajectory,
+            candidates=candidates,
+            tree=nodes,
+            usage=usage,
+            verification=verification,
+            errors=list(values.get("errors") or []),
+            stop_reason=values.get("stop_reason") or "budget",
+            limits_hit=list(values.get("limits_hit") or []),
+        )
+
+    # -- execution ---------------------------------------------------------------------
+    def _run(
+        self,
+        input: RStarInputType,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> RStarResult:
+        result: RStarResult | None = None
+        for event in self._iter(input, run_manager, config):
+            if isinstance(event, RStarResult):
+                result = event
+        assert result is not None
+        return result
+
+    def _iter(
+        self,
+        input: RStarInputType,
+        run_manager: CallbackManagerForChainRun | None,
+        config: RunnableConfig,
+    ) -> Iterator[RStarProgress | RStarResult]:
+        question = validate_question(input, self.config.max_question_chars)
+        start = time.time()
+        graph_config = self._graph_config(config, run_manager)
+        state = self._initial_state(question, graph_config)
+        values: dict[str, Any] = {}
+        for mode, chunk in self._graph.stream(
+            state, graph_config, stream_mode=["updates", "values"]
+        ):
+            if mode == "values":
+                values = chunk
+            elif "backprop" in chunk:
+                for fin in (chunk["backprop"] or {}).get("finished", []):
+                    yield self._progress(values, fin["rollout"])
+        yield self.result_from_state(values, time.time() - start)
+
+    async def _aiter(
+        self,
+        input: RStarInputType,
+        run_manager: AsyncCallbackManagerForChainRun | None,
+        config: RunnableConfig,
+    ) -> AsyncIterator[RStarProgress | RStarResult]:
+        question = validate_question(input, self.config.max_question_chars)
+        start = time.time()
+        graph_config = self._graph_config(config, run_manager)
+        state = await self._ainitial_state(question, graph_config)
+        values: dict[str, Any] = {}
+        async for mode, chunk in self._graph.astream(
+            state, graph_config, stream_mode=["updates", "values"]
+        ):
+            if mode == "values":
+                values = chunk
+            elif "backprop" in chunk:
+                for fin in (chunk["backprop"] or {}).get("finished", []):
+                    yield self._progress(values, fin["rollout"])
+        yield self.result_from_state(values, time.time() - start)
+
+    async def _arun(
+        self,
+        input: RStarInputType,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> RStarResult:
+        result: RStarResult | None = None
+        async for event in self._aiter(input, run_manager, config):
+            if isinstance(event, RStarResult):
+                result = event
+        assert result is not None
+        return result
+
+    def invoke(
+        self, input: RStarInputType, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> RStarResult:
+        """Solve one question."""
+        config = ensure_config(config)
+        if not config.get("run_name"):
+            config["run_name"] = self.name
+        return self._call_with_config(self._run, input, config, run_type="chain", **kwargs)
+
+    async def ainvoke(
+        self, input: RStarInputType, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> RStarResult:
+        """Solve one question asynchronously."""
+        config = ensure_config(config)
+        if not config.get("run_name"):
+            config["run_name"] = self.name
+        return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)
+
+    def stream(
+        self, input: RStarInputType, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        """Yield an :class:`RStarProgress` after each rollout, then the :class:`RStarResult`."""
+        config = ensure_config(config)
+        if not config.get("run_name"):
+            config["run_name"] = self.name
+
+        def _transform(
+            inputs: Iterator[RStarInputType],
+            run_manager: CallbackManagerForChainRun,
+            config: RunnableConfig,
+        ) -> Iterator[Any]:
+            for item in inputs:
+                yield from self._iter(item, run_manager, config)
+
+        yield from self._transform_stream_with_config(iter([input]), _transform, config, **kwargs)
+
+    async def astream(
+        self, input: RStarInputType, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Async :meth:`stream`."""
+        config = ensure_config(config)
+        if not config.get("run_name"):
+            config["run_name"] = self.name
+
+        async def _input() -> AsyncIterator[RStarInputType]:
+            yield input
+
+        async def _transform(
+            inputs: AsyncIterator[RStarInputType],
+            run_manager: AsyncCallbackManagerForChainRun,
+            config: RunnableConfig,
+        ) -> AsyncIterator[Any]:
+            async for item in inputs:
+                async for event in self._aiter(item, run_manager, config):
+                    yield event
+
+        async for event in self._atransform_stream_with_config(
+            _input(), _transform, config, **kwargs
+        ):
+            yield event
+
+
+def _union_seconds(intervals: list[list[float]]) -> float:
+    """Total length of the union of ``[start, end]`` intervals."""
+    total = 0.0
+    cur_start: float | None = None
+    cur_end = 0.0
+    for start, end in sorted((float(a), float(b)) for a, b in intervals):
+        if cur_start is None or start > cur_end:
+            if cur_start is not None:
+                total += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    if cur_start is not None:
+        total += cur_end - cur_start
+    return total
+

@@ -1,0 +1,114 @@
+"""Configuration of an rStar search."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["RStarConfig"]
+
+
+class RStarConfig(BaseModel):
+    """All knobs of the rStar generator (MCTS) and discriminator (mutual verification).
+
+    Defaults follow the paper where it gives a number (rollouts, votes, depth, exploration
+    weight, masking range). Invalid values fail at construction with the field named.
+
+    Example:
+        >>> RStarConfig(num_rollouts=8, task="arithmetic").num_rollouts
+        8
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # --- task --------------------------------------------------------------------------
+    task: Literal["arithmetic", "math", "yesno"] = Field(
+        "arithmetic",
+        description="Answer family: numeric word problems, competition math, or yes/no.",
+    )
+
+    # --- search (generator) --------------------------------------------------------------
+    num_rollouts: int = Field(16, ge=1, le=10_000, description="MCTS rollouts per question.")
+    rollout_batch: int = Field(
+        1, ge=1, le=256, description="Rollouts selected per wave (virtual loss); 1 = sequential."
+    )
+    num_votes: int = Field(10, ge=1, le=256, description="Samples for each majority vote (A2-A4).")
+    num_a1_steps: int = Field(3, ge=1, le=64, description="One-step thoughts per A1 expansion.")
+    num_subquestions: int = Field(3, ge=1, le=64, description="Sub-questions per A3 expansion.")
+    max_depth: int = Field(5, ge=1, le=32, description="Depth at which a node is terminal.")
+    exploration_weight: float = Field(2.0, ge=0.0, description="UCT exploration constant c.")
+    virtual_loss: float = Field(
+        1.0, ge=0.0, description="Visits added along a path while a wave is in flight."
+    )
+    disable_a1: bool = Field(False, description="Never propose one-step thoughts (A1).")
+    disable_a5: bool = Field(False, description="Never rephrase the question (A5).")
+    early_stop: bool = Field(
+        False,
+        description=(
+            "Stop when the leading answer cannot be overtaken in the remaining rollouts. "
+            "Off reproduces the paper's fixed budget."
+        ),
+    )
+
+    # --- sampling ----------------------------------------------------------------------
+    temperature: float = Field(0.8, ge=0.0, le=5.0)
+    top_k: int | None = Field(40, ge=1, description="None disables top-k.")
+    top_p: float | None = Field(
+        0.95, gt=0.0, le=1.0, description="None disables top-p (costly on large vocabularies)."
+    )
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=1, le=32_768, description="Token cap for one step.")
+    seed: int | None = Field(0, description="Seed for tree decisions and sampling.")
+
+    # --- mutual verification (discriminator) ---------------------------------------------
+    verify: bool = Field(True, description="Run mutual verification when a discriminator is set.")
+    num_masks: int = Field(4, ge=1, le=32)
+    mask_low: float = Field(0.2, ge=0.0, le=1.0)
+    mask_high: float = Field(0.5, ge=0.0, le=1.0)
+    mask_unit: Literal["step", "word"] = "step"
+    num_completions: int = Field(1, ge=1, le=64, description="Completions per masked prefix.")
+    verify_temperature: float = Field(1.0, ge=0.0, le=5.0)
+    consistency: Literal["loose", "mid", "strict", "maj"] = "mid"
+    skip_threshold: float = Field(
+        0.999, ge=0.0, le=1.0, description="Skip verification above this generator majority."
+    )
+    max_candidates: int | None = Field(
+        None, ge=1, description="Verify at most this many candidates (best first)."
+    )
+
+    # --- reliability and limits --------------------------------------------------------
+    max_retries: int = Field(2, ge=0, le=20, description="Retries of a failing model call.")
+    retry_backoff: float = Field(0.5, ge=0.0, le=60.0, description="First backoff in seconds.")
+    call_timeout: float | None = Field(
+        None, gt=0.0, description="Seconds one model call may take before it counts as failed."
+    )
+    max_nodes: int | None = Field(None, ge=1, description="Tree size limit.")
+    max_total_tokens: int | None = Field(
+        None, ge=1, description="Completion tokens per question before the search stops."
+    )
+    max_wall_seconds: float | None = Field(
+        None, gt=0.0, description="Wall time per question before the search stops."
+    )
+    max_question_chars: int = Field(
+        20_000, ge=1, description="Longer questions are rejected before any model call."
+    )
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> RStarConfig:
+        if self.mask_low > self.mask_high:
+            raise ValueError(
+                f"mask_low ({self.mask_low}) must not exceed mask_high ({self.mask_high})"
+            )
+        return self
+
+    def sampling_kwargs(self) -> dict[str, Any]:
+        """Sampling parameters for generator calls (None values left out)."""
+        out: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.top_k is not None:
+            out["top_k"] = self.top_k
+        if self.top_p is not None and self.top_p < 1.0:
+            out["top_p"] = self.top_p
+        if self.min_p is not None and self.min_p > 0:
+            out["min_p"] = self.min_p
+        return out

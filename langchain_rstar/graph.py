@@ -1,0 +1,554 @@
+"""The rStar controller: MCTS over the five actions as a LangGraph ``StateGraph``.
+
+Graph shape::
+
+    init -> select --Send per (leaf, legal action)--> A1..A5 -> advance --Send--> A1..A5 ...
+                 \\                                            \\-> backprop -> select | collect
+                  \\-> backprop (leaves that need no expansion)
+    collect -> verify (subgraph, when a discriminator is set) -> END
+
+``select`` picks ``rollout_batch`` leaves by UCT with virtual loss; the conditional edge fans
+out with ``Send`` to the action nodes legal for each leaf; ``advance`` links the new children,
+then continues each rollout's simulation (random child) until it reaches a terminal node or
+another node to expand; ``backprop`` adds each rollout's reward along its path. State is
+plain, id-keyed records (see :mod:`langchain_rstar._state`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from langchain_rstar import mcts
+from langchain_rstar._sampling import BackendDeadError, Sampler, SampleOutcome
+from langchain_rstar._state import RolloutRecord, RStarState, add_usage, merge_nodes
+from langchain_rstar.actions import (
+    ACTION_NODE_NAMES,
+    ActionGen,
+    ActionOutput,
+    ExpandTask,
+    child_sort_key,
+    legal_actions,
+    run_action,
+)
+from langchain_rstar.answers import AnswerChecker, get_checker
+from langchain_rstar.config import RStarConfig
+from langchain_rstar.result import NodeRecord
+
+__all__ = [
+    "ROOT_ID",
+    "build_graph",
+    "drive",
+    "adrive",
+    "config_from_state",
+    "path_ids",
+    "build_candidates",
+    "weighted_majority",
+    "recursion_limit",
+]
+
+ROOT_ID = "0"
+
+
+@lru_cache(maxsize=64)
+def _config_cached(items: tuple[tuple[str, Any], ...]) -> RStarConfig:
+    return RStarConfig.model_validate(dict(items))
+
+
+def config_from_state(data: Mapping[str, Any] | None) -> RStarConfig:
+    """The validated config stored (as a dict) in the graph state."""
+    return _config_cached(tuple(sorted((data or {}).items())))
+
+
+def recursion_limit(config: RStarConfig) -> int:
+    """Supersteps a search needs at most: set by the package, never by the user."""
+    waves = -(-config.num_rollouts // config.rollout_batch)
+    per_wave = 2 * (config.max_depth + 2) + 3
+    return waves * per_wave + 50
+
+
+# --------------------------------------------------------------------------------------
+# Driving the action generators
+# --------------------------------------------------------------------------------------
+def _account(acc: dict[str, Any], outcome: SampleOutcome) -> None:
+    acc["usage"] = add_usage(acc["usage"], outcome.usage)
+    acc["intervals"].extend(outcome.intervals)
+
+
+def drive(gen: ActionGen, sampler: Sampler, config: RunnableConfig | None) -> dict[str, Any]:
+    """Run an action generator synchronously against ``sampler``."""
+    acc: dict[str, Any] = {"usage": {}, "intervals": []}
+    try:
+        call = next(gen)
+        while True:
+            outcome = sampler.sample(call, config)
+            _account(acc, outcome)
+            call = gen.send(outcome)
+    except StopIteration as stop:
+        out: ActionOutput = stop.value
+        acc["output"] = out
+    return acc
+
+
+async def adrive(gen: ActionGen, sampler: Sampler, config: RunnableConfig | None) -> dict[str, Any]:
+    """Run an action generator asynchronously against ``sampler``."""
+    acc: dict[str, Any] = {"usage": {}, "intervals": []}
+    try:
+        call = next(gen)
+        while True:
+            outcome = await sampler.asample(call, config)
+            _account(acc, outcome)
+            call = gen.send(outcome)
+    except StopIteration as stop:
+        out: ActionOutput = stop.value
+        acc["output"] = out
+    return acc
+
+
+def _action_update(task: ExpandTask, action: str, acc: dict[str, Any]) -> dict[str, Any]:
+    out: ActionOutput = acc["output"]
+    errors = [
+        {**err, "node_id": task["node_id"], "action": action, "rollout": task["rollout"]}
+        for err in out["errors"]
+    ]
+    return {
+        "nodes": {child["id"]: child for child in out["children"]},
+        "usage": acc["usage"],
+        "intervals": acc["intervals"],
+        "errors": errors,
+    }
+
+
+def _fatal_update(task: ExpandTask, action: str, exc: BaseException) -> dict[str, Any]:
+    return {
+        "errors": [
+            {
+                "kind": "backend_dead",
+                "error": f"{type(exc).__name__}: {exc}",
+                "node_id": task["node_id"],
+                "action": action,
+                "rollout": task["rollout"],
+                "fatal": True,
+            }
+        ],
+        "usage": {"llm_calls": 0.0},
+    }
+
+
+def _action_node(action: str, sampler: Sampler) -> RunnableLambda:
+    name = ACTION_NODE_NAMES[action]
+
+    def _sync(task: ExpandTask, config: RunnableConfig) -> dict[str, Any]:
+        cfg = config_from_state(task["config"])
+        gen = run_action(action, task, cfg, _checker(cfg.task))
+        try:
+            acc = drive(gen, sampler, config)
+        except BackendDeadError as exc:
+            return _fatal_update(task, action, exc)
+        return _action_update(task, action, acc)
+
+    async def _async(task: ExpandTask, config: RunnableConfig) -> dict[str, Any]:
+        cfg = config_from_state(task["config"])
+        gen = run_action(action, task, cfg, _checker(cfg.task))
+        try:
+            acc = await adrive(gen, sampler, config)
+        except BackendDeadError as exc:
+            return _fatal_update(task, action, exc)
+        return _action_update(task, action, acc)
+
+    return RunnableLambda(_sync, afunc=_async, name=name)
+
+
+@lru_cache(maxsize=8)
+def _checker(task: str) -> AnswerChecker:
+    return get_checker(task)
+
+
+# --------------------------------------------------------------------------------------
+# Controller nodes
+# --------------------------------------------------------------------------------------
+def path_ids(nodes: Mapping[str, Mapping[str, Any]], node_id: str) -> list[str]:
+    """Ids from the root to ``node_id`` (following parent links)."""
+    path: list[str] = []
+    current: str | None = node_id
+    while current is not None:
+        path.append(current)
+        current = nodes[current].get("parent")
+    return path[::-1]
+
+
+def _has_fatal(state: Mapping[str, Any]) -> bool:
+    return any(err.get("fatal") for err in state.get("errors", ()))
+
+
+def _init(state: RStarState) -> dict[str, Any]:
+    if ROOT_ID in (state.get("nodes") or {}):
+        return {}
+    root: NodeRecord = {
+        "id": ROOT_ID,
+        "parent": None,
+        "type": "root",
+        "action": "",
+        "text": state["question"],
+        "answer": None,
+        "confidence": 0.0,
+        "samples": 0,
+        "depth": 0,
+        "visits": 0.0,
+        "value": 0.0,
+        "reward": 0.0,
+        "terminal": False,
+        "expanded": False,
+        "children": [],
+        "rollout": 0,
+    }
+    return {
+        "nodes": {ROOT_ID: root},
+        "next_rollout": 0,
+        "wave": [],
+        "started": time.time(),
+        "stop_reason": "",
+        "limits_hit": [],
+    }
+
+
+def _max_new_weight_per_rollout(cfg: RStarConfig) -> float:
+    per_expansion = (0 if cfg.disable_a1 else cfg.num_a1_steps) + 1 + cfg.num_subquestions
+    return float(cfg.max_depth * per_expansion)
+
+
+def _limits(state: RStarState, cfg: RStarConfig) -> list[str]:
+    hit: list[str] = []
+    nodes = state.get("nodes") or {}
+    usage = state.get("usage") or {}
+    if cfg.max_nodes is not None and len(nodes) >= cfg.max_nodes:
+        hit.append("max_nodes")
+    if cfg.max_total_tokens is not None and usage.get("completion_tokens", 0) >= cfg.max_total_tokens:
+        hit.append("max_total_tokens")
+    if cfg.max_wall_seconds is not None and time.time() - state.get("started", time.time()) >= cfg.max_wall_seconds:
+        hit.append("max_wall_seconds")
+    return hit
+
+
+def _early_stop(state: RStarState, cfg: RStarConfig) -> bool:
+    if not cfg.early_stop:
+        return False
+    remaining = cfg.num_rollouts - state.get("next_rollout", 0)
+    candidates = build_candidates(state.get("nodes") or {}, _checker(cfg.task))
+    if not candidates:
+        return False
+    ranking = weighted_majority(candidates, _checker(cfg.task))
+    if not ranking:
+        return False
+    lead = ranking[0][1]
+    runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
+    return lead - runner_up > remaining * _max_new_weight_per_rollout(cfg)
+
+
+def _make_select() -> Any:
+    def select(state: RStarState) -> dict[str, Any]:
+        cfg = config_from_state(state.get("config"))
+        if _has_fatal(state):
+            return {"wave": [], "stop_reason": "backend_dead"}
+        hit = _limits(state, cfg)
+        if hit:
+            return {"wave": [], "stop_reason": "limit", "limits_hit": hit}
+        if _early_stop(state, cfg):
+            return {"wave": [], "stop_reason": "early_stop"}
+        nodes = state["nodes"]
+        start = state.get("next_rollout", 0)
+        count = min(cfg.rollout_batch, cfg.num_rollouts - start)
+        virtual: dict[str, float] = {}
+        wave: list[RolloutRecord] = []
+        for index in range(start, start + count):
+            rng = mcts.rng_for(cfg.seed, "select", index)
+            path = mcts.select_path(nodes, ROOT_ID, cfg.exploration_weight, rng, virtual)
+            mcts.apply_virtual_loss(virtual, path, cfg.virtual_loss)
+            wave.append(_rollout_status(nodes, index, path, cfg))
+        return {"wave": wave}
+
+    return select
+
+
+def _rollout_status(
+    nodes: Mapping[str, NodeRecord], index: int, path: list[str], cfg: RStarConfig
+) -> RolloutRecord:
+    leaf = nodes[path[-1]]
+    if leaf.get("terminal"):
+        return {"index": index, "path": path, "status": "done", "reward": float(leaf.get("reward", 0.0))}
+    if leaf.get("expanded") or not legal_actions(leaf, cfg):
+        return {"index": index, "path": path, "status": "done", "reward": 0.0}
+    return {"index": index, "path": path, "status": "expand", "reward": 0.0}
+
+
+def _route_expansions(state: RStarState) -> list[Send] | str:
+    if _has_fatal(state):
+        return "collect"
+    wave = state.get("wave") or []
+    if not wave:
+        return "collect"
+    cfg_dict = state.get("config") or {}
+    cfg = config_from_state(cfg_dict)
+    nodes = state["nodes"]
+    sends: list[Send] = []
+    seen: set[str] = set()
+    for rollout in wave:
+        if rollout["status"] != "expand":
+            continue
+        leaf_id = rollout["path"][-1]
+        if leaf_id in seen:
+            continue
+        seen.add(leaf_id)
+        records = [nodes[i] for i in path_ids(nodes, leaf_id)]
+        for action in legal_actions(nodes[leaf_id], cfg):
+            task: ExpandTask = {
+                "node_id": leaf_id,
+                "action": action,
+                "question": state["question"],
+                "path": records,
+                "rollout": rollout["index"],
+                "config": cfg_dict,
+            }
+            sends.append(Send(ACTION_NODE_NAMES[action], task))
+    return sends or "backprop"
+
+
+def _advance(state: RStarState) -> dict[str, Any]:
+    cfg = config_from_state(state.get("config"))
+    nodes = state["nodes"]
+    wave = state.get("wave") or []
+    leaves = {r["path"][-1] for r in wave if r["status"] == "expand"}
+    children_of: dict[str, list[str]] = {leaf: [] for leaf in leaves}
+    for node_id, record in nodes.items():
+        parent = record.get("parent")
+        if parent in children_of:
+            children_of[parent].append(node_id)
+    updates: dict[str, dict[str, Any]] = {}
+    fatal = _has_fatal(state)
+    for leaf, kids in children_of.items():
+        kids.sort(key=child_sort_key)
+        update: dict[str, Any] = {"expanded": True, "children": kids}
+        if not kids and not fatal:
+            # Nothing usable came back: a dead end, never selected again.
+            update.update(terminal=True, reward=0.0, dead=True)
+        if kids or not fatal:
+            updates[leaf] = update
+    view = merge_nodes(nodes, updates)
+    new_wave: list[RolloutRecord] = []
+    for rollout in wave:
+        if rollout["status"] == "done" or fatal:
+            new_wave.append(rollout)
+            continue
+        path = list(rollout["path"])
+        node_id = path[-1]
+        while True:
+            record = view[node_id]
+            if record.get("terminal"):
+                status, reward = "done", float(record.get("reward", 0.0))
+                break
+            if not record.get("expanded"):
+                if legal_actions(record, cfg):
+                    status, reward = "expand", 0.0
+                else:
+                    status, reward = "done", 0.0
+                break
+            rng = mcts.rng_for(cfg.seed, "simulate", rollout["index"], len(path))
+            child = mcts.random_child(view, node_id, rng)
+            if child is None:
+                status, reward = "done", 0.0
+                break
+            path.append(child)
+            node_id = child
+        new_wave.append({"index": rollout["index"], "path": path, "status": status, "reward": reward})
+    return {"nodes": updates, "wave": new_wave}
+
+
+def _backprop(state: RStarState) -> dict[str, Any]:
+    nodes: dict[str, NodeRecord] = dict(state["nodes"])
+    wave = sorted(state.get("wave") or [], key=lambda r: r["index"])
+    updates: dict[str, dict[str, Any]] = {}
+    finished: list[dict[str, Any]] = []
+    done = [r for r in wave if r["status"] == "done"]
+    for rollout in done:
+        delta = mcts.backpropagate(nodes, rollout["path"], rollout["reward"])
+        nodes = merge_nodes(nodes, delta)
+        for node_id, fields in delta.items():
+            updates.setdefault(node_id, {}).update(fields)
+        leaf = nodes[rollout["path"][-1]]
+        finished.append(
+            {
+                "rollout": rollout["index"],
+                "path": rollout["path"],
+                "reward": rollout["reward"],
+                "answer": leaf.get("answer") if leaf.get("terminal") else None,
+            }
+        )
+    return {
+        "nodes": updates,
+        "wave": [],
+        "next_rollout": state.get("next_rollout", 0) + len(wave),
+        "finished": finished,
+        "usage": {"rollouts": float(len(done))},
+    }
+
+
+def _route_after_backprop(state: RStarState) -> str:
+    cfg = config_from_state(state.get("config"))
+    if _has_fatal(state) or state.get("next_rollout", 0) >= cfg.num_rollouts:
+        return "collect"
+    return "select"
+
+
+# --------------------------------------------------------------------------------------
+# Candidates and generator majority
+# --------------------------------------------------------------------------------------
+def _step_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "node_id": record["id"],
+        "type": record.get("type", ""),
+        "action": record.get("action", ""),
+        "text": record.get("text", ""),
+        "subquestion": record.get("subquestion"),
+        "answer": record.get("answer"),
+    }
+
+
+def build_candidates(
+    nodes: Mapping[str, Mapping[str, Any]], checker: AnswerChecker
+) -> list[dict[str, Any]]:
+    """Every terminal node with an answer, as a candidate trajectory (best first).
+
+    ``reward`` is the mean ``Q/N`` of the trajectory's nodes (a node never visited counts
+    its own reward); ``confidence`` is the self-consistency of the terminal answer.
+    """
+    out: list[dict[str, Any]] = []
+    for node_id, record in nodes.items():
+        if not record.get("terminal") or record.get("dead"):
+            continue
+        answer = record.get("answer")
+        if answer is None or checker.normalize(answer) is None:
+            continue
+        ids = path_ids(nodes, node_id)
+        steps = [nodes[i] for i in ids[1:]]
+        values = []
+        for step in steps:
+            n = float(step.get("visits", 0.0))
+            values.append(float(step.get("value", 0.0)) / n if n > 0 else float(step.get("reward", 0.0)))
+        out.append(
+            {
+                "node_id": node_id,
+                "answer": answer,
+                "reward": sum(values) / len(values) if values else 0.0,
+                "confidence": float(record.get("confidence", 0.0)),
+                "score": 0.0,
+                "trajectory": [_step_of(s) for s in steps],
+                "masks": [],
+                "agreement": None,
+                "consistent": None,
+            }
+        )
+    out.sort(key=lambda c: (-c["confidence"] * c["reward"], -c["confidence"], c["node_id"]))
+    return out
+
+
+def weighted_majority(
+    candidates: Sequence[Mapping[str, Any]],
+    checker: AnswerChecker,
+    weight_key: str = "confidence",
+) -> list[tuple[str, float]]:
+    """Answers ranked by the summed weight of the candidates that reach them."""
+    groups: list[list[Any]] = []
+    for cand in candidates:
+        weight = float(cand.get(weight_key) or 0.0)
+        for group in groups:
+            if checker.equivalent(group[0], cand["answer"]):
+                group[1] += weight
+                break
+        else:
+            groups.append([cand["answer"], weight])
+    groups.sort(key=lambda g: -g[1])
+    return [(str(g[0]), float(g[1])) for g in groups]
+
+
+def _collect(state: RStarState) -> dict[str, Any]:
+    cfg = config_from_state(state.get("config"))
+    checker = _checker(cfg.task)
+    candidates = build_candidates(state.get("nodes") or {}, checker)
+    ranking = weighted_majority(candidates, checker)
+    total = sum(w for _, w in ranking)
+    answer, confidence = (ranking[0][0], ranking[0][1] / total if total else 0.0) if ranking else (None, 0.0)
+    stop_reason = state.get("stop_reason") or ("backend_dead" if _has_fatal(state) else "budget")
+    return {
+        "candidates": candidates,
+        "answer": answer,
+        "confidence": confidence,
+        "stop_reason": stop_reason,
+        "verification": {
+            "mode": "none",
+            "ran": False,
+            "skipped": False,
+            "fell_back": False,
+            "reason": "no discriminator" if candidates else "no candidates",
+            "generator_answer": answer,
+            "generator_confidence": confidence,
+        },
+    }
+
+
+def _route_after_collect(state: RStarState) -> str:
+    return "verify" if state.get("candidates") else END
+
+
+# --------------------------------------------------------------------------------------
+# Assembly
+# --------------------------------------------------------------------------------------
+def build_graph(
+    generator: Sampler,
+    discriminator: Sampler | None = None,
+    *,
+    checkpointer: Any = None,
+    name: str = "rstar",
+) -> Any:
+    """Compile the controller graph.
+
+    Args:
+        generator: sampler of the generator model.
+        discriminator: sampler of the discriminator model; None skips mutual verification
+            (the answer is the generator's weighted majority).
+        checkpointer: optional LangGraph checkpointer.
+        name: the compiled graph's name.
+
+    Returns:
+        The compiled graph (a LangGraph ``CompiledStateGraph``).
+    """
+    builder = StateGraph(RStarState)
+    builder.add_node("init", _init)
+    builder.add_node("select", _make_select())
+    for action in ("A1", "A2", "A3", "A4", "A5"):
+        builder.add_node(ACTION_NODE_NAMES[action], _action_node(action, generator))
+    builder.add_node("advance", _advance)
+    builder.add_node("backprop", _backprop)
+    builder.add_node("collect", _collect)
+    action_names = list(ACTION_NODE_NAMES.values())
+    builder.add_edge(START, "init")
+    builder.add_edge("init", "select")
+    builder.add_conditional_edges("select", _route_expansions, [*action_names, "backprop", "collect"])
+    for node in action_names:
+        builder.add_edge(node, "advance")
+    builder.add_conditional_edges("advance", _route_expansions, [*action_names, "backprop", "collect"])
+    builder.add_conditional_edges("backprop", _route_after_backprop, ["select", "collect"])
+    if discriminator is not None:
+        from langchain_rstar.verify import build_verify_graph
+
+        builder.add_node("verify", build_verify_graph(discriminator))
+        builder.add_conditional_edges("collect", _route_after_collect, ["verify", END])
+        builder.add_edge("verify", END)
+    else:
+        builder.add_edge("collect", END)
+    return builder.compile(checkpointer=checkpointer, name=name)
