@@ -36,6 +36,7 @@ __all__ = [
     "run_action",
     "child_id",
     "child_sort_key",
+    "is_solution",
 ]
 
 ACTIONS = ("A1", "A2", "A3", "A4", "A5")
@@ -166,10 +167,25 @@ def _new_child(
     }
     record.update(fields)  # type: ignore[typeddict-item]
     if depth >= config.max_depth and not record.get("terminal"):
-        # Depth limit: the node ends its trajectory; it earns a reward only if it answers.
+        # Depth limit: the node ends its trajectory without a solution (reward 0).
         record["terminal"] = True
-        record["reward"] = float(record.get("confidence", 0.0)) if record.get("answer") else 0.0
+        record["reward"] = 0.0
     return record
+
+
+def is_solution(record: Mapping[str, Any]) -> bool:
+    """Whether a node states a final answer to the question (a candidate's last step).
+
+    Direct answers (A2), one-step thoughts that state the answer, and sub-questions that
+    answer the original question are solutions; an intermediate sub-answer is not, even
+    when the depth limit ends its trajectory.
+    """
+    if not record.get("terminal") or record.get("answer") is None or record.get("dead"):
+        return False
+    kind = record.get("type")
+    if kind in ("subquestion", "reanswer"):
+        return bool(record.get("final"))
+    return kind in ("answer", "thought")
 
 
 def _meta(task: ExpandTask, action: str, phase: str = "") -> dict[str, Any]:

@@ -34,6 +34,7 @@ from langchain_rstar.actions import (
     ActionOutput,
     ExpandTask,
     child_sort_key,
+    is_solution,
     legal_actions,
     run_action,
 )
@@ -429,10 +430,10 @@ def build_candidates(
     """
     out: list[dict[str, Any]] = []
     for node_id, record in nodes.items():
-        if not record.get("terminal") or record.get("dead"):
+        if not is_solution(record):
             continue
         answer = record.get("answer")
-        if answer is None or checker.normalize(answer) is None:
+        if checker.normalize(answer) is None:
             continue
         ids = path_ids(nodes, node_id)
         steps = [nodes[i] for i in ids[1:]]
