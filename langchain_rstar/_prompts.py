@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -38,12 +38,14 @@ STOP_LINE = ["\n", "Question:"]
 STOP_BLOCK = ["\n\n", "\nQuestion:", "Question:"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_exemplars(task: str) -> dict[str, Any]:
     """The few-shot data of a task family (``arithmetic``, ``math`` or ``yesno``)."""
     try:
-        text = resources.files("langchain_rstar.prompts").joinpath(f"{task}.json").read_text(
-            encoding="utf-8"
+        text = (
+            resources.files("langchain_rstar.prompts")
+            .joinpath(f"{task}.json")
+            .read_text(encoding="utf-8")
         )
     except FileNotFoundError as exc:  # pragma: no cover - guarded by the config literal
         raise ValueError(f"no exemplars for task {task!r}") from exc
@@ -117,19 +119,18 @@ def path_lines(path: Sequence[Mapping[str, Any]]) -> list[str]:
         kind = record.get("type")
         if kind in ("root", "rephrase", None):
             continue
-        text = " ".join(str(record.get("text", "")).split("\n")).strip() if kind in (
-            "subquestion",
-            "reanswer",
-        ) else str(record.get("text", "")).strip()
-        if kind == "reanswer" and units and k > 0:
-            units[-1] = f"Sub-question {k}: {str(record.get('subquestion', '')).strip()}\nAnswer {k}: {text}"
-            continue
-        k += 1
+        raw = str(record.get("text", "")).strip()
         if kind in ("subquestion", "reanswer"):
+            text = " ".join(raw.split("\n")).strip()
             sub = str(record.get("subquestion", "")).strip()
+            if kind == "reanswer" and units and k > 0:
+                units[-1] = f"Sub-question {k}: {sub}\nAnswer {k}: {text}"
+                continue
+            k += 1
             units.append(f"Sub-question {k}: {sub}\nAnswer {k}: {text}")
         else:
-            lines = [ln.strip() for ln in text.split("\n") if ln.strip()] or [""]
+            k += 1
+            lines = [ln.strip() for ln in raw.split("\n") if ln.strip()] or [""]
             units.append(f"Step {k}: {lines[0]}")
             units.extend(lines[1:])
     return units

@@ -3,8 +3,14 @@
 The search speaks LangChain's own protocol: prompts in, generations out. This module maps
 the search's sampling parameters onto what each kind of model accepts, falls back to
 repeated prompts for models that ignore ``n``, retries failing calls with backoff, enforces
-a per-call timeout, and accounts tokens and time. A failure never raises out of
-:meth:`Sampler.sample`: it comes back as an error record and ``None`` texts.
+a per-call timeout, trims degenerate endless repetitions, and accounts tokens and time. A
+failure never raises out of :meth:`Sampler.sample`: it comes back as an error record and
+``None`` texts, except when the backend looks dead (:class:`BackendDeadError`).
+
+Dead-backend detection is per *search scope*: the chain puts a scope id in the run config
+(``configurable[SCOPE_KEY]``), so concurrent searches sharing one sampler keep their own
+count of consecutive failed calls, and a successful call anywhere (the backend works)
+resets every count. Calls without a scope share one count.
 """
 
 from __future__ import annotations
@@ -12,21 +18,82 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import threading
 import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel, BaseLLM
 from langchain_core.messages import HumanMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 
-__all__ = ["SampleCall", "SampleOutcome", "Sampler", "truncate_at_stop", "BackendDeadError"]
+if TYPE_CHECKING:
+    from langchain_rstar.result import RStarResult
+
+__all__ = [
+    "SampleCall",
+    "SampleOutcome",
+    "Sampler",
+    "VoteCache",
+    "truncate_at_stop",
+    "trim_repetition",
+    "BackendDeadError",
+    "RStarBackendError",
+    "SCOPE_KEY",
+    "scope_of",
+    "scoped_config",
+    "backend_dead_errors",
+    "raise_if_backend_dead",
+]
+
+#: Key in ``RunnableConfig["configurable"]`` naming the search a model call belongs to
+#: (LangGraph keeps ``__``-prefixed keys out of checkpoint and trace metadata).
+SCOPE_KEY = "__rstar_search"
+
+#: Longest backoff between two attempts, in seconds.
+MAX_BACKOFF = 30.0
+
+#: Most failing scopes remembered at once (older ones are forgotten first).
+_MAX_SCOPES = 4096
 
 
 class BackendDeadError(RuntimeError):
-    """Raised when the model failed so many calls in a row that the search cannot go on."""
+    """Raised when the model failed so many calls in a row that the search cannot go on.
+
+    Attributes:
+        errors: the error records of the failed attempts of the last call.
+    """
+
+    def __init__(self, message: str, errors: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.errors = [dict(e) for e in errors]
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.errors))
+
+
+class RStarBackendError(RuntimeError):
+    """The model backend stopped answering during a search (it looks dead).
+
+    Raised by :class:`~langchain_rstar.RStarChain` instead of returning a result, so that
+    callers (for example an evaluation loop) never record a half-finished search as done.
+
+    Attributes:
+        partial: what the search had when it stopped: the tree, candidates, errors (the
+            fatal one has ``kind == "backend_dead"``) and usage so far. Its ``answer`` is
+            whatever the partial tree supported, or None; do not score it as a finished run.
+    """
+
+    def __init__(self, message: str, partial: RStarResult | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.partial))
 
 
 @dataclass
@@ -42,6 +109,9 @@ class SampleCall:
         seed: sampling seed for this call (None: unseeded).
         run_name: name of the LLM run in traces.
         metadata: metadata attached to the LLM run.
+        cache: whether the samples may come from, and go to, the search's
+            :class:`VoteCache` (off by default: callers that want independent draws of one
+            prompt, such as self-consistency baselines, keep it off).
     """
 
     prompts: list[str]
@@ -52,6 +122,7 @@ class SampleCall:
     seed: int | None = None
     run_name: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    cache: bool = False
 
 
 @dataclass
@@ -76,19 +147,275 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:cut]
 
 
+#: A completion whose last ``_REP_MIN_CHARS`` or more characters are one unit repeated at
+#: least ``_REP_MIN_COPIES`` times (the unit at most ``_REP_MAX_PERIOD`` characters) is a
+#: degenerate endless repetition.
+_REP_MIN_CHARS = 40
+_REP_MIN_COPIES = 3
+_REP_MAX_PERIOD = 512
+
+
+def trim_repetition(
+    text: str,
+    *,
+    min_chars: int = _REP_MIN_CHARS,
+    min_copies: int = _REP_MIN_COPIES,
+    max_period: int = _REP_MAX_PERIOD,
+) -> tuple[str, bool]:
+    """Cut a degenerate endless repetition at the end of ``text`` to its first occurrence.
+
+    A model that loops repeats one unit (a word, a sentence, a line) until it hits its
+    token cap, so the text *ends* inside the repetition. When the tail of ``text`` (at least
+    ``min_chars`` characters and ``min_copies`` copies) is periodic with a period of at most
+    ``max_period`` characters, everything after the first copy is dropped (the cut moves to
+    the end of the word it falls in). Repetition followed by other text is left alone: it
+    is not endless.
+
+    Returns:
+        ``(text, trimmed)``: the possibly shortened text and whether it was trimmed.
+    """
+    n = len(text)
+    if n < min_chars:
+        return text, False
+    for p in range(1, min(max_period, n // min_copies) + 1):
+        need = max(min_chars, min_copies * p)
+        if need > n:
+            break
+        if text[n - 1] != text[n - 1 - p] or text[n - need] != text[n - need + p]:
+            continue
+        if text[n - need : n - p] != text[n - need + p :]:
+            continue
+        # Smallest start s with text[s:] p-periodic (periodicity is monotone in s).
+        lo, hi = 0, n - need
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if text[mid : n - p] == text[mid + p :]:
+                hi = mid
+            else:
+                lo = mid + 1
+        cut = lo + p
+        if any(c.isspace() for c in text[lo:cut]):
+            # A unit of words may start mid-word (its rotation): end the cut at a word end.
+            limit = min(n, lo + 2 * p)
+            while cut < limit and not text[cut - 1].isspace() and not text[cut].isspace():
+                cut += 1
+        return text[:cut], True
+    return text, False
+
+
 def _mode_of(llm: BaseLanguageModel) -> str:
+    wrapped = getattr(llm, "rstar_wrapped_llm", None)
+    if isinstance(wrapped, BaseLanguageModel) and isinstance(llm, BaseLLM):
+        # A transparent wrapper (e.g. FaultyLLM) forwards kwargs: sample like its model.
+        mode = _mode_of(wrapped)
+        return "generic" if mode in ("chat", "openai_chat") else mode
     if getattr(llm, "accepts_sampling_kwargs", False):
         return "native"
     module = type(llm).__module__
-    if module.startswith("langchain_openai") or module.startswith("langchain_community.llms.openai"):
+    if module.startswith("langchain_openai") or module.startswith(
+        "langchain_community.llms.openai"
+    ):
         return "openai_chat" if isinstance(llm, BaseChatModel) else "openai"
     if isinstance(llm, BaseChatModel):
         return "chat"
     if isinstance(llm, BaseLLM):
         return "generic"
-    raise TypeError(
-        f"expected a LangChain BaseLLM or BaseChatModel, got {type(llm).__name__}"
-    )
+    raise TypeError(f"expected a LangChain BaseLLM or BaseChatModel, got {type(llm).__name__}")
+
+
+class VoteCache:
+    """Samples already drawn in a search, reused when the same request comes again.
+
+    An entry is keyed by ``(role, prompt, stop, params)`` and holds the texts sampled for
+    that prompt; a request for ``n`` samples is served from an entry holding at least ``n``
+    (its first ``n``). The seed is not part of the key: a cached answer is a draw from the
+    same distribution, not the draw the request's own seed would have given. Entries live
+    per search scope (see :data:`SCOPE_KEY`; calls without a scope are never cached) and
+    are dropped when the search ends (:meth:`Sampler.end_scope`) or, at the latest, when
+    more than ``max_scopes`` newer searches have used the cache.
+
+    Identical requests in flight at the same time are coalesced: the first one samples,
+    the others wait for its texts (and sample themselves only if it failed). Which of
+    them samples first depends on timing, so with a seed-honouring backend and identical
+    concurrent requests the texts are not bit-for-bit reproducible; set
+    ``RStarConfig.vote_cache=False`` where that matters. Hits are counted in usage as
+    ``vote_cache_hits`` (prompts served without a model call).
+    """
+
+    def __init__(self, max_scopes: int = 64, max_entries: int = 50_000) -> None:
+        self.max_scopes = max_scopes
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._scopes: OrderedDict[Any, dict[tuple[Any, ...], Any]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(call: SampleCall, prompt: str) -> tuple[Any, ...]:
+        """Cache key of one prompt of ``call`` (everything but ``n`` and the seed)."""
+        params = tuple(sorted((k, repr(v)) for k, v in call.params.items() if v is not None))
+        return (call.role, prompt, tuple(call.stop), params)
+
+    def drop(self, scope: Any) -> None:
+        """Forget a finished search's samples."""
+        with self._lock:
+            self._scopes.pop(scope, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._scopes.values())
+
+    def _claim(self, scope: Any, call: SampleCall) -> list[tuple[str, Any]]:
+        """Per prompt: ``("hit", texts)``, ``("wait", future)`` or ``("own", future)``."""
+        plan: list[tuple[str, Any]] = []
+        with self._lock:
+            table = self._scopes.get(scope)
+            if table is None:
+                table = self._scopes[scope] = {}
+                while len(self._scopes) > self.max_scopes:
+                    self._scopes.popitem(last=False)
+            else:
+                self._scopes.move_to_end(scope)
+            mine: dict[tuple[Any, ...], concurrent.futures.Future[Any]] = {}
+            for prompt in call.prompts:
+                key = self.key(call, prompt)
+                entry = table.get(key)
+                if isinstance(entry, list) and len(entry) >= call.n:
+                    plan.append(("hit", entry[: call.n]))
+                    self.hits += 1
+                elif key in mine:  # the same prompt twice in one call: sample it once
+                    plan.append(("wait", mine[key]))
+                elif isinstance(entry, concurrent.futures.Future) and entry.n >= call.n:  # type: ignore[attr-defined]
+                    plan.append(("wait", entry))
+                else:
+                    fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+                    fut.n = call.n  # type: ignore[attr-defined]
+                    fut.previous = entry if isinstance(entry, list) else None  # type: ignore[attr-defined]
+                    if len(table) < self.max_entries or key in table:
+                        table[key] = fut
+                    mine[key] = fut
+                    plan.append(("own", fut))
+                    self.misses += 1
+        return plan
+
+    def _settle(
+        self, scope: Any, call: SampleCall, plan: list[tuple[str, Any]], texts: list[Any]
+    ) -> None:
+        """Resolve the futures this caller owns with what it sampled (None: failed)."""
+        with self._lock:
+            table = self._scopes.get(scope)
+            for (kind, fut), prompt, got in zip(plan, call.prompts, texts, strict=True):
+                if kind != "own" or fut.done():
+                    continue
+                key = self.key(call, prompt)
+                if table is not None and table.get(key) is fut:
+                    if got is not None and len(got) >= call.n:
+                        table[key] = list(got)
+                    elif fut.previous is not None:
+                        table[key] = fut.previous
+                    else:
+                        del table[key]
+                fut.set_result(None if got is None else list(got))
+
+    def _release(self, plan: list[tuple[str, Any]]) -> None:
+        for kind, fut in plan:
+            if kind == "own" and not fut.done():
+                fut.set_result(None)
+
+    @staticmethod
+    def _subcall(call: SampleCall, indices: list[int]) -> SampleCall:
+        return replace(call, prompts=[call.prompts[i] for i in indices], cache=False)
+
+    @staticmethod
+    def _merge(
+        call: SampleCall, texts: list[Any], parts: list[tuple[list[int], SampleOutcome]], hits: int
+    ) -> SampleOutcome:
+        out = SampleOutcome(texts=texts)
+        for indices, part in parts:
+            for j, i in enumerate(indices):
+                out.texts[i] = part.texts[j] if j < len(part.texts) else None
+            out.errors.extend(part.errors)
+            out.intervals.extend(part.intervals)
+            for k, v in part.usage.items():
+                out.usage[k] = out.usage.get(k, 0.0) + float(v)
+        if hits:
+            out.usage["vote_cache_hits"] = out.usage.get("vote_cache_hits", 0.0) + hits
+        return out
+
+    @staticmethod
+    def _own_indices(plan: list[tuple[str, Any]]) -> list[int]:
+        return [i for i, (kind, _) in enumerate(plan) if kind == "own"]
+
+    def _count_waited(self, served: int) -> None:
+        if served:
+            with self._lock:
+                self.hits += served
+
+    def sample(
+        self, sampler: Sampler, call: SampleCall, config: RunnableConfig | None, scope: Any
+    ) -> SampleOutcome:
+        """:meth:`Sampler.sample` through the cache."""
+        plan = self._claim(scope, call)
+        texts: list[Any] = [v if k == "hit" else None for k, v in plan]
+        own = self._own_indices(plan)
+        parts: list[tuple[list[int], SampleOutcome]] = []
+        try:
+            if own:
+                got = sampler.sample(self._subcall(call, own), config)
+                parts.append((own, got))
+                full: list[Any] = [None] * len(plan)
+                for j, i in enumerate(own):
+                    full[i] = got.texts[j] if j < len(got.texts) else None
+                self._settle(scope, call, plan, full)
+        finally:
+            self._release(plan)
+        retry: list[int] = []
+        waited = 0
+        for i, (kind, fut) in enumerate(plan):
+            if kind == "wait":
+                res = fut.result()
+                if res is None or len(res) < call.n:
+                    retry.append(i)
+                else:
+                    texts[i] = res[: call.n]
+                    waited += 1
+        if retry:
+            parts.append((retry, sampler.sample(self._subcall(call, retry), config)))
+        self._count_waited(waited)
+        return self._merge(call, texts, parts, waited + sum(1 for k, _ in plan if k == "hit"))
+
+    async def asample(
+        self, sampler: Sampler, call: SampleCall, config: RunnableConfig | None, scope: Any
+    ) -> SampleOutcome:
+        """:meth:`Sampler.asample` through the cache."""
+        plan = self._claim(scope, call)
+        texts: list[Any] = [v if k == "hit" else None for k, v in plan]
+        own = self._own_indices(plan)
+        parts: list[tuple[list[int], SampleOutcome]] = []
+        try:
+            if own:
+                got = await sampler.asample(self._subcall(call, own), config)
+                parts.append((own, got))
+                full: list[Any] = [None] * len(plan)
+                for j, i in enumerate(own):
+                    full[i] = got.texts[j] if j < len(got.texts) else None
+                self._settle(scope, call, plan, full)
+        finally:
+            self._release(plan)
+        retry: list[int] = []
+        waited = 0
+        for i, (kind, fut) in enumerate(plan):
+            if kind == "wait":
+                res = await asyncio.wrap_future(fut)
+                if res is None or len(res) < call.n:
+                    retry.append(i)
+                else:
+                    texts[i] = res[: call.n]
+                    waited += 1
+        if retry:
+            parts.append((retry, await sampler.asample(self._subcall(call, retry), config)))
+        self._count_waited(waited)
+        return self._merge(call, texts, parts, waited + sum(1 for k, _ in plan if k == "hit"))
 
 
 class Sampler:
@@ -97,10 +424,17 @@ class Sampler:
     Args:
         llm: a LangChain ``BaseLLM`` or ``BaseChatModel``.
         max_retries: retries of a failing call.
-        retry_backoff: first backoff in seconds (doubles each retry).
-        call_timeout: seconds before a call counts as failed (None: no limit).
-        dead_after: consecutive failed calls (after retries) before the backend counts as
-            dead and :class:`BackendDeadError` is raised.
+        retry_backoff: first backoff in seconds (doubles each retry, at most
+            :data:`MAX_BACKOFF`).
+        call_timeout: seconds before one attempt counts as failed (None: no limit).
+        dead_after: consecutive failed calls (each after its retries) within one search
+            scope, with no successful call anywhere in between, before the backend counts
+            as dead and :class:`BackendDeadError` is raised. Once a scope is dead, each
+            further call gets one attempt (no retries): a success revives the scope.
+        trim_repetitions: cut degenerate endless repetitions (see :func:`trim_repetition`);
+            counted in usage as ``repetitions_trimmed``.
+        vote_cache: keep a per-search :class:`VoteCache` for calls that allow it
+            (``SampleCall.cache``).
     """
 
     def __init__(
@@ -111,14 +445,60 @@ class Sampler:
         retry_backoff: float = 0.5,
         call_timeout: float | None = None,
         dead_after: int = 3,
+        trim_repetitions: bool = True,
+        vote_cache: bool = True,
     ) -> None:
+        if dead_after < 1:
+            raise ValueError(f"dead_after must be at least 1, got {dead_after}")
         self.llm = llm
         self.mode = _mode_of(llm)
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.call_timeout = call_timeout
         self.dead_after = dead_after
-        self._consecutive_failures = 0
+        self.trim_repetitions = trim_repetitions
+        self.vote_cache: VoteCache | None = VoteCache() if vote_cache else None
+        self._lock = threading.Lock()
+        self._successes = 0
+        # scope -> [consecutive failed calls, value of _successes when the streak began]
+        self._streaks: OrderedDict[Any, list[int]] = OrderedDict()
+
+    # -- dead-backend bookkeeping ----------------------------------------------------------
+    def consecutive_failures(self, scope: Any = None) -> int:
+        """Failed calls in a row in ``scope`` since the last successful call anywhere."""
+        with self._lock:
+            streak = self._streaks.get(scope)
+            if streak is None or streak[1] != self._successes:
+                return 0
+            return streak[0]
+
+    def is_dead(self, scope: Any = None) -> bool:
+        """Whether ``scope`` has reached ``dead_after`` consecutive failed calls."""
+        return self.consecutive_failures(scope) >= self.dead_after
+
+    def end_scope(self, scope: Any) -> None:
+        """Forget a finished search's failure count (and its cached samples)."""
+        with self._lock:
+            self._streaks.pop(scope, None)
+        if self.vote_cache is not None:
+            self.vote_cache.drop(scope)
+
+    def _record_success(self, scope: Any) -> None:
+        with self._lock:
+            self._successes += 1
+            self._streaks.pop(scope, None)
+
+    def _record_failure(self, scope: Any) -> int:
+        with self._lock:
+            streak = self._streaks.get(scope)
+            if streak is None or streak[1] != self._successes:
+                streak = [0, self._successes]
+                self._streaks[scope] = streak
+                self._streaks.move_to_end(scope)
+                while len(self._streaks) > _MAX_SCOPES:
+                    self._streaks.popitem(last=False)
+            streak[0] += 1
+            return streak[0]
 
     # -- request building ------------------------------------------------------------
     def _kwargs(self, call: SampleCall, n: int) -> dict[str, Any]:
@@ -186,22 +566,35 @@ class Sampler:
             return list(call.prompts), call.n
         return [p for p in call.prompts for _ in range(call.n)], 1
 
+    def _clean(self, text: Any, stop: Sequence[str], trimmed: list[int]) -> str:
+        out = truncate_at_stop(text if isinstance(text, str) else str(text or ""), stop)
+        if self.trim_repetitions:
+            out, cut = trim_repetition(out)
+            if cut:
+                trimmed[0] += 1
+        return out
+
     def _collect(
         self, call: SampleCall, result: LLMResult, sent: list[str]
     ) -> tuple[list[list[str] | None], dict[str, float]]:
         gens = result.generations
+        trimmed = [0]
         per_prompt: list[list[str] | None] = []
         if self._expected():
             for i in range(len(call.prompts)):
-                texts = [truncate_at_stop(g.text, call.stop) for g in gens[i]] if i < len(gens) else []
+                texts = (
+                    [self._clean(g.text, call.stop, trimmed) for g in gens[i]]
+                    if i < len(gens)
+                    else []
+                )
                 per_prompt.append(texts)
         else:
-            flat = [
-                truncate_at_stop(g[0].text, call.stop) if g else "" for g in gens
-            ]
+            flat = [self._clean(g[0].text, call.stop, trimmed) if g else "" for g in gens]
             for i in range(len(call.prompts)):
                 per_prompt.append(flat[i * call.n : (i + 1) * call.n])
         usage = _usage_of(result, sent, per_prompt)
+        if trimmed[0]:
+            usage["repetitions_trimmed"] = float(trimmed[0])
         return per_prompt, usage
 
     def _error(self, call: SampleCall, exc: BaseException, attempt: int) -> dict[str, Any]:
@@ -211,34 +604,68 @@ class Sampler:
             "run_name": call.run_name,
             "error": f"{type(exc).__name__}: {exc}"[:2000],
             "attempt": attempt,
+            "recovered": False,
             "prompts": len(call.prompts),
             "metadata": dict(call.metadata),
         }
 
-    def _finish(
-        self, call: SampleCall, errors: list[dict[str, Any]], failed: bool
+    def _attempts(self, scope: Any) -> int:
+        # A scope already counted dead gets a single probe per call, no retries.
+        return 1 if self.is_dead(scope) else self.max_retries + 1
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.retry_backoff * (2**attempt), MAX_BACKOFF)
+
+    def _succeeded(
+        self,
+        call: SampleCall,
+        scope: Any,
+        result: LLMResult,
+        sent: list[str],
+        errors: list[dict[str, Any]],
+        start: float,
+        end: float,
     ) -> SampleOutcome:
-        if failed:
-            self._consecutive_failures += 1
-            if self._consecutive_failures >= self.dead_after:
-                raise BackendDeadError(
-                    f"the {call.role} model failed {self._consecutive_failures} calls in a row; "
-                    f"last error: {errors[-1]['error'] if errors else 'unknown'}"
-                )
+        self._record_success(scope)
+        for err in errors:
+            err["recovered"] = True
+        texts, usage = self._collect(call, result, sent)
+        usage["llm_calls"] = usage.get("llm_calls", 0.0) + len(errors)
+        usage["model_seconds"] = end - start
+        return SampleOutcome(texts=texts, errors=errors, usage=usage, intervals=[[start, end]])
+
+    def _failed(self, call: SampleCall, scope: Any, errors: list[dict[str, Any]]) -> SampleOutcome:
+        streak = self._record_failure(scope)
+        if streak >= self.dead_after:
+            raise BackendDeadError(
+                f"the {call.role} model failed {streak} calls in a row "
+                f"(each after up to {self.max_retries} retries); "
+                f"last error: {errors[-1]['error'] if errors else 'unknown'}",
+                errors,
+            )
         return SampleOutcome(
             texts=[None] * len(call.prompts),
             errors=errors,
-            usage={"llm_calls": float(len(errors))},
+            usage={"llm_calls": float(len(errors)), "failed_calls": 1.0},
         )
 
     # -- public API --------------------------------------------------------------------
     def sample(self, call: SampleCall, config: RunnableConfig | None = None) -> SampleOutcome:
-        """Sample synchronously; failures come back as error records."""
+        """Sample synchronously; failures come back as error records.
+
+        Raises:
+            BackendDeadError: when this call makes ``dead_after`` failed calls in a row in
+                its search scope.
+        """
         if not call.prompts:
             return SampleOutcome(texts=[])
+        scope = scope_of(config)
+        if call.cache and self.vote_cache is not None and scope is not None:
+            return self.vote_cache.sample(self, call, config, scope)
         sent, n = self._plan(call)
         errors: list[dict[str, Any]] = []
-        for attempt in range(self.max_retries + 1):
+        attempts = self._attempts(scope)
+        for attempt in range(attempts):
             start = time.time()
             try:
                 if self.call_timeout is None:
@@ -251,64 +678,108 @@ class Sampler:
                 raise
             except Exception as exc:  # noqa: BLE001 - any model failure is recorded
                 errors.append(self._error(call, exc, attempt))
-                if attempt < self.max_retries:
-                    time.sleep(self.retry_backoff * (2**attempt))
+                if attempt + 1 < attempts:
+                    time.sleep(self._backoff(attempt))
                 continue
-            end = time.time()
-            self._consecutive_failures = 0
-            texts, usage = self._collect(call, result, sent)
-            usage["llm_calls"] = usage.get("llm_calls", 0.0) + len(errors)
-            usage["model_seconds"] = end - start
-            return SampleOutcome(texts=texts, errors=errors, usage=usage, intervals=[[start, end]])
-        return self._finish(call, errors, failed=True)
+            return self._succeeded(call, scope, result, sent, errors, start, time.time())
+        return self._failed(call, scope, errors)
 
     async def asample(
         self, call: SampleCall, config: RunnableConfig | None = None
     ) -> SampleOutcome:
-        """Sample asynchronously; failures come back as error records."""
+        """Sample asynchronously; failures come back as error records (see :meth:`sample`)."""
         if not call.prompts:
             return SampleOutcome(texts=[])
+        scope = scope_of(config)
+        if call.cache and self.vote_cache is not None and scope is not None:
+            return await self.vote_cache.asample(self, call, config, scope)
         sent, n = self._plan(call)
         errors: list[dict[str, Any]] = []
-        for attempt in range(self.max_retries + 1):
+        attempts = self._attempts(scope)
+        for attempt in range(attempts):
             start = time.time()
             try:
                 coro = self._ainvoke_llm(sent, call, n, config)
                 if self.call_timeout is None:
                     result = await coro
                 else:
-                    result = await asyncio.wait_for(coro, self.call_timeout)
+                    result = await _await_with_timeout(coro, self.call_timeout)
             except BackendDeadError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any model failure is recorded
                 errors.append(self._error(call, exc, attempt))
-                if attempt < self.max_retries:
-                    await asyncio.sleep(self.retry_backoff * (2**attempt))
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(self._backoff(attempt))
                 continue
-            end = time.time()
-            self._consecutive_failures = 0
-            texts, usage = self._collect(call, result, sent)
-            usage["llm_calls"] = usage.get("llm_calls", 0.0) + len(errors)
-            usage["model_seconds"] = end - start
-            return SampleOutcome(texts=texts, errors=errors, usage=usage, intervals=[[start, end]])
-        return self._finish(call, errors, failed=True)
+            return self._succeeded(call, scope, result, sent, errors, start, time.time())
+        return self._failed(call, scope, errors)
 
 
-_TIMEOUT_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+def scope_of(config: Mapping[str, Any] | None) -> Any:
+    """The search scope a run config belongs to (None: the shared default scope)."""
+    configurable = (config or {}).get("configurable") or {}
+    return configurable.get(SCOPE_KEY)
+
+
+def scoped_config(config: RunnableConfig) -> tuple[RunnableConfig, str]:
+    """``config`` with a fresh search scope (see :data:`SCOPE_KEY`), and the scope id."""
+    scope = uuid.uuid4().hex
+    configurable = {**(config.get("configurable") or {}), SCOPE_KEY: scope}
+    return {**config, "configurable": configurable}, scope
+
+
+def backend_dead_errors(errors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The error records saying the backend died (generator or discriminator)."""
+    return [e for e in errors if e.get("fatal") or e.get("kind") == "backend_dead"]
+
+
+def raise_if_backend_dead(result: RStarResult) -> RStarResult:
+    """Return ``result``, or raise :class:`RStarBackendError` carrying it when the backend
+    died during the search (or its verification)."""
+    dead = backend_dead_errors(result.errors)
+    if dead:
+        first = dead[0]
+        raise RStarBackendError(
+            f"the model backend stopped answering during the search "
+            f"(at node {first.get('node_id')!r}, action {first.get('action')!r}): "
+            f"{first.get('error')}; the partial search ({len(result.tree)} nodes, "
+            f"{len(result.errors)} errors) is on the exception's .partial",
+            partial=result,
+        )
+    return result
 
 
 def _run_with_timeout(fn: Any, timeout: float) -> Any:
-    global _TIMEOUT_POOL
-    if _TIMEOUT_POOL is None:
-        _TIMEOUT_POOL = concurrent.futures.ThreadPoolExecutor(
-            max_workers=32, thread_name_prefix="rstar-call"
-        )
+    """Run ``fn`` in a fresh daemon thread; give up waiting after ``timeout`` seconds.
+
+    A thread per call (not a bounded pool) so that queueing behind other slow calls never
+    counts against a call's timeout; a call that hangs past its timeout is abandoned (its
+    thread ends whenever the client library gives up).
+    """
     ctx = contextvars.copy_context()
-    future = _TIMEOUT_POOL.submit(ctx.run, fn)
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = ctx.run(fn)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="rstar-call", daemon=True).start()
+    if not done.wait(timeout):
+        raise TimeoutError(f"model call took longer than {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+async def _await_with_timeout(coro: Any, timeout: float) -> Any:
     try:
-        return future.result(timeout=timeout)
-    except concurrent.futures.TimeoutError as exc:
-        future.cancel()
+        return await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError as exc:
         raise TimeoutError(f"model call took longer than {timeout:g} s") from exc
 
 

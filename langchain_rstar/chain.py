@@ -17,7 +17,12 @@ from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
 from pydantic import BaseModel, Field
 
-from langchain_rstar._sampling import Sampler
+from langchain_rstar._sampling import (
+    Sampler,
+    backend_dead_errors,
+    raise_if_backend_dead,
+    scoped_config,
+)
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.graph import ROOT_ID, build_graph, recursion_limit
 from langchain_rstar.result import (
@@ -31,7 +36,7 @@ from langchain_rstar.result import (
 
 __all__ = ["RStarChain", "RStarInput", "validate_question"]
 
-RStarInputType = Union[str, Mapping[str, Any]]
+RStarInputType = Union[str, Mapping[str, Any]]  # noqa: UP007 - a runtime alias
 
 
 class RStarInput(BaseModel):
@@ -45,8 +50,9 @@ def validate_question(value: Any, max_chars: int = 20_000) -> str:
 
     Rules: a ``str`` (or a mapping with a ``question`` string); not empty or whitespace
     only; at most ``max_chars`` characters; no NUL bytes or other control characters
-    except tab and newline (binary data is rejected, not cleaned). Surrounding whitespace is
-    stripped and the text is NFC-normalised.
+    except tab and newlines, and no lone surrogates (binary data, or bytes decoded with
+    ``surrogateescape``, is rejected, not cleaned). Surrounding whitespace is stripped and
+    the text is NFC-normalised.
 
     Raises:
         ValueError: with the reason, when the question breaks a rule.
@@ -61,19 +67,30 @@ def validate_question(value: Any, max_chars: int = 20_000) -> str:
         raise ValueError("the question must be text (str), not bytes")
     if not isinstance(value, str):
         raise ValueError(f"the question must be a str, got {type(value).__name__}")
+
+    def too_long(length: int) -> ValueError:
+        return ValueError(
+            f"the question has {length} characters; the limit is {max_chars} "
+            "(RStarConfig.max_question_chars)"
+        )
+
+    if len(value) > 4 * max_chars and len(value.strip()) > 4 * max_chars:
+        raise too_long(len(value.strip()))  # far too long: no need to normalise it first
     text = unicodedata.normalize("NFC", value).strip()
     if not text:
         raise ValueError("the question is empty")
     if len(text) > max_chars:
-        raise ValueError(
-            f"the question has {len(text)} characters; the limit is {max_chars} "
-            "(RStarConfig.max_question_chars)"
-        )
-    bad = [c for c in text if unicodedata.category(c) == "Cc" and c not in "\t\n\r"]
+        raise too_long(len(text))
+    bad = [
+        c
+        for c in text
+        if (unicodedata.category(c) == "Cc" and c not in "\t\n\r")
+        or unicodedata.category(c) == "Cs"
+    ]
     if bad:
         raise ValueError(
-            f"the question contains {len(bad)} control character(s) such as {bad[0]!r}; "
-            "binary or control characters are not accepted"
+            f"the question contains {len(bad)} control or surrogate character(s) such as "
+            f"{bad[0]!r}; binary or control characters are not accepted"
         )
     return text
 
@@ -184,6 +201,37 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         RStarConfig.model_validate(new.config.model_dump())
         return new
 
+    def as_tool(
+        self,
+        args_schema: type[BaseModel] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        arg_types: dict[str, type] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """This search as an agent tool: an :class:`~langchain_rstar.tool.RStarTool`.
+
+        Args:
+            args_schema: replaces the default schema (``question``, optional
+                ``num_rollouts``); its fields are passed to the tool's ``_run``.
+            name: tool name (default ``rstar_solve``).
+            description: tool description shown to the model.
+            arg_types: not used (the schema is fixed); accepted for compatibility.
+            **kwargs: other :class:`~langchain_rstar.tool.RStarTool` fields
+                (``max_steps``, ``response_format``, ...).
+        """
+        from langchain_rstar.tool import RStarTool
+
+        fields: dict[str, Any] = dict(kwargs)
+        if args_schema is not None:
+            fields["args_schema"] = args_schema
+        if name is not None:
+            fields["name"] = name
+        if description is not None:
+            fields["description"] = description
+        return RStarTool(chain=self, **fields)
+
     # -- state helpers -----------------------------------------------------------------
     def _graph_config(self, config: RunnableConfig, run_manager: Any) -> RunnableConfig:
         return patch_config(
@@ -196,9 +244,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         """Input for the graph: None resumes an unfinished checkpointed search."""
         if self.checkpointer is not None and graph_config.get("configurable", {}).get("thread_id"):
             snapshot = self._graph.get_state(graph_config)
-            values = snapshot.values or {}
-            if snapshot.next and values.get("question") == question:
-                return None
+            return self._start_or_resume(question, snapshot.values or {}, bool(snapshot.next))
         return {"question": question, "config": self.config.model_dump()}
 
     async def _ainitial_state(
@@ -206,10 +252,39 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
     ) -> dict[str, Any] | None:
         if self.checkpointer is not None and graph_config.get("configurable", {}).get("thread_id"):
             snapshot = await self._graph.aget_state(graph_config)
-            values = snapshot.values or {}
-            if snapshot.next and values.get("question") == question:
-                return None
+            return self._start_or_resume(question, snapshot.values or {}, bool(snapshot.next))
         return {"question": question, "config": self.config.model_dump()}
+
+    def _start_or_resume(
+        self, question: str, values: Mapping[str, Any], pending: bool
+    ) -> dict[str, Any] | None:
+        """Resume (None) when the thread holds an unfinished search of the same question
+        and config; otherwise a fresh start that also clears what an earlier search left in
+        the thread (reducer channels are overwritten, not merged)."""
+        config = self.config.model_dump()
+        if pending and values.get("question") == question and values.get("config") == config:
+            return None
+        if not values:
+            return {"question": question, "config": config}
+        from langgraph.types import Overwrite
+
+        return {
+            "question": question,
+            "config": config,
+            "nodes": Overwrite({}),
+            "finished": Overwrite([]),
+            "usage": Overwrite({}),
+            "intervals": Overwrite([]),
+            "errors": Overwrite([]),
+            "wave": [],
+            "next_rollout": 0,
+            "stop_reason": "",
+            "limits_hit": [],
+            "candidates": [],
+            "verification": {},
+            "answer": None,
+            "confidence": 0.0,
+        }
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
         from langchain_rstar.answers import get_checker
@@ -262,9 +337,15 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             framework_seconds=max(wall_seconds - busy, 0.0),
             rollouts=int(usage_raw.get("rollouts", 0)),
             nodes=len(nodes),
+            failed_calls=int(usage_raw.get("failed_calls", 0)),
+            repetitions_trimmed=int(usage_raw.get("repetitions_trimmed", 0)),
         )
         verification = Verification.model_validate(values.get("verification") or {})
         question = values.get("question") or nodes.get(ROOT_ID, {}).get("text", "")
+        errors = list(values.get("errors") or [])
+        stop_reason = values.get("stop_reason") or "budget"
+        if backend_dead_errors(errors):
+            stop_reason = "backend_dead"
         return RStarResult(
             question=question,
             answer=answer,
@@ -274,8 +355,8 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             tree=nodes,
             usage=usage,
             verification=verification,
-            errors=list(values.get("errors") or []),
-            stop_reason=values.get("stop_reason") or "budget",
+            errors=errors,
+            stop_reason=stop_reason,
             limits_hit=list(values.get("limits_hit") or []),
         )
 
@@ -301,18 +382,23 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
     ) -> Iterator[RStarProgress | RStarResult]:
         question = validate_question(input, self.config.max_question_chars)
         start = time.time()
-        graph_config = self._graph_config(config, run_manager)
+        graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = self._initial_state(question, graph_config)
         values: dict[str, Any] = {}
-        for mode, chunk in self._graph.stream(
-            state, graph_config, stream_mode=["updates", "values"]
-        ):
-            if mode == "values":
-                values = chunk
-            elif "backprop" in chunk:
-                for fin in (chunk["backprop"] or {}).get("finished", []):
-                    yield self._progress(values, fin["rollout"])
-        yield self.result_from_state(values, time.time() - start)
+        try:
+            for mode, chunk in self._graph.stream(
+                state, graph_config, stream_mode=["updates", "values"]
+            ):
+                if mode == "values":
+                    values = chunk
+                elif "backprop" in chunk:
+                    for fin in (chunk["backprop"] or {}).get("finished", []):
+                        yield self._progress(values, fin["rollout"])
+        finally:
+            for sampler in (self._gen_sampler, self._disc_sampler):
+                if sampler is not None:
+                    sampler.end_scope(scope)
+        yield raise_if_backend_dead(self.result_from_state(values, time.time() - start))
 
     async def _aiter(
         self,
@@ -322,18 +408,23 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
     ) -> AsyncIterator[RStarProgress | RStarResult]:
         question = validate_question(input, self.config.max_question_chars)
         start = time.time()
-        graph_config = self._graph_config(config, run_manager)
+        graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = await self._ainitial_state(question, graph_config)
         values: dict[str, Any] = {}
-        async for mode, chunk in self._graph.astream(
-            state, graph_config, stream_mode=["updates", "values"]
-        ):
-            if mode == "values":
-                values = chunk
-            elif "backprop" in chunk:
-                for fin in (chunk["backprop"] or {}).get("finished", []):
-                    yield self._progress(values, fin["rollout"])
-        yield self.result_from_state(values, time.time() - start)
+        try:
+            async for mode, chunk in self._graph.astream(
+                state, graph_config, stream_mode=["updates", "values"]
+            ):
+                if mode == "values":
+                    values = chunk
+                elif "backprop" in chunk:
+                    for fin in (chunk["backprop"] or {}).get("finished", []):
+                        yield self._progress(values, fin["rollout"])
+        finally:
+            for sampler in (self._gen_sampler, self._disc_sampler):
+                if sampler is not None:
+                    sampler.end_scope(scope)
+        yield raise_if_backend_dead(self.result_from_state(values, time.time() - start))
 
     async def _arun(
         self,
@@ -354,7 +445,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         """Solve one question."""
         config = ensure_config(config)
         if not config.get("run_name"):
-            config["run_name"] = self.name
+            config["run_name"] = self.name or "RStar"
         return self._call_with_config(self._run, input, config, run_type="chain", **kwargs)
 
     async def ainvoke(
@@ -363,7 +454,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         """Solve one question asynchronously."""
         config = ensure_config(config)
         if not config.get("run_name"):
-            config["run_name"] = self.name
+            config["run_name"] = self.name or "RStar"
         return await self._acall_with_config(self._arun, input, config, run_type="chain", **kwargs)
 
     def stream(
@@ -372,7 +463,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         """Yield an :class:`RStarProgress` after each rollout, then the :class:`RStarResult`."""
         config = ensure_config(config)
         if not config.get("run_name"):
-            config["run_name"] = self.name
+            config["run_name"] = self.name or "RStar"
 
         def _transform(
             inputs: Iterator[RStarInputType],
@@ -390,7 +481,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         """Async :meth:`stream`."""
         config = ensure_config(config)
         if not config.get("run_name"):
-            config["run_name"] = self.name
+            config["run_name"] = self.name or "RStar"
 
         async def _input() -> AsyncIterator[RStarInputType]:
             yield input
@@ -425,4 +516,3 @@ def _union_seconds(intervals: list[list[float]]) -> float:
     if cur_start is not None:
         total += cur_end - cur_start
     return total
-

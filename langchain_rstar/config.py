@@ -50,6 +50,13 @@ class RStarConfig(BaseModel):
             "Off reproduces the paper's fixed budget."
         ),
     )
+    vote_cache: bool = Field(
+        True,
+        description=(
+            "Reuse samples already drawn in this search for an identical request (same "
+            "prompt, stop strings and sampling parameters; at least as many samples)."
+        ),
+    )
 
     # --- sampling ----------------------------------------------------------------------
     temperature: float = Field(0.8, ge=0.0, le=5.0)
@@ -78,17 +85,43 @@ class RStarConfig(BaseModel):
     )
 
     # --- reliability and limits --------------------------------------------------------
-    max_retries: int = Field(2, ge=0, le=20, description="Retries of a failing model call.")
-    retry_backoff: float = Field(0.5, ge=0.0, le=60.0, description="First backoff in seconds.")
-    call_timeout: float | None = Field(
-        None, gt=0.0, description="Seconds one model call may take before it counts as failed."
+    # Limits are checked between waves (every ``rollout_batch`` rollouts): the wave in
+    # flight finishes, so a search can overshoot a limit by one wave's expansions. A hit
+    # limit ends the search with stop_reason "limit" and its name in limits_hit.
+    max_retries: int = Field(
+        2, ge=0, le=20, description="Retries of a failing model call (each attempt is counted)."
     )
-    max_nodes: int | None = Field(None, ge=1, description="Tree size limit.")
+    retry_backoff: float = Field(
+        0.5, ge=0.0, le=60.0, description="First backoff in seconds (doubles each retry)."
+    )
+    call_timeout: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "Seconds one model call attempt may take before it counts as failed (and is "
+            "retried). None: no limit; set it to bound a search against a hung backend."
+        ),
+    )
+    max_nodes: int | None = Field(
+        None,
+        ge=1,
+        description="Tree size limit, checked between waves (one wave may overshoot it).",
+    )
     max_total_tokens: int | None = Field(
-        None, ge=1, description="Completion tokens per question before the search stops."
+        None,
+        ge=1,
+        description=(
+            "Completion tokens of the search per question, checked between waves (one wave "
+            "may overshoot it; verification is not counted)."
+        ),
     )
     max_wall_seconds: float | None = Field(
-        None, gt=0.0, description="Wall time per question before the search stops."
+        None,
+        gt=0.0,
+        description=(
+            "Wall time of the search per question, checked between waves (the wave in "
+            "flight finishes; verification is not counted)."
+        ),
     )
     max_question_chars: int = Field(
         20_000, ge=1, description="Longer questions are rejected before any model call."

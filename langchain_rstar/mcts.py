@@ -152,9 +152,7 @@ def random_child(tree: Tree, node_id: str, rng: random.Random) -> str | None:
     return rng.choice(list(children))
 
 
-def backpropagate(
-    tree: Tree, path: Sequence[str], reward: float
-) -> dict[str, dict[str, float]]:
+def backpropagate(tree: Tree, path: Sequence[str], reward: float) -> dict[str, dict[str, float]]:
     """Updates that add ``reward`` to Q and one visit to N of every node on ``path``.
 
     A node that occurs twice on the path is counted once.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -123,7 +125,12 @@ class Candidate(BaseModel):
 
 
 class Usage(BaseModel):
-    """What the search cost."""
+    """What the search cost.
+
+    ``llm_calls`` counts every attempt (retries included); ``failed_calls`` the calls that
+    still failed after their retries; ``repetitions_trimmed`` the samples cut back from a
+    degenerate endless repetition to its first occurrence.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -140,6 +147,8 @@ class Usage(BaseModel):
     framework_seconds: float = 0.0
     rollouts: int = 0
     nodes: int = 0
+    failed_calls: int = 0
+    repetitions_trimmed: int = 0
 
 
 class Verification(BaseModel):
@@ -175,6 +184,24 @@ class RStarResult(BaseModel):
 
     def __str__(self) -> str:
         return f"RStarResult(answer={self.answer!r}, confidence={self.confidence:.2f})"
+
+    def to_mermaid(self, **kwargs: Any) -> str:
+        """The search tree as Mermaid text (see :func:`langchain_rstar.visualize.to_mermaid`)."""
+        from langchain_rstar.visualize import to_mermaid
+
+        return to_mermaid(self, **kwargs)
+
+    def to_html(self, **kwargs: Any) -> str:
+        """Self-contained HTML page of the tree (see :func:`langchain_rstar.visualize.to_html`)."""
+        from langchain_rstar.visualize import to_html
+
+        return to_html(self, **kwargs)
+
+    def save_html(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+        """Write :meth:`to_html` to ``path`` and return it (``rstar solve --tree out.html``)."""
+        from langchain_rstar.visualize import save_html
+
+        return save_html(self, path, **kwargs)
 
 
 class RStarProgress(BaseModel):

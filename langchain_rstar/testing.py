@@ -81,7 +81,9 @@ class ScriptedLLM(BaseLLM):
                 break
         return [completions[j % len(completions)] for j in range(n)]
 
-    def _result(self, prompts: list[str], stop: list[str] | None, kwargs: dict[str, Any]) -> LLMResult:
+    def _result(
+        self, prompts: list[str], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> LLMResult:
         n = int(kwargs.get("n", 1))
         if self.record_calls:
             with self._lock:

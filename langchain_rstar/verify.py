@@ -311,7 +311,9 @@ def _judge(state: VerifyState) -> dict[str, Any]:
         masks = []
         for check in checks:
             agree = sum(
-                1 for a in check["answers"] if a is not None and checker.equivalent(a, cand["answer"])
+                1
+                for a in check["answers"]
+                if a is not None and checker.equivalent(a, cand["answer"])
             )
             masks.append(
                 {
@@ -335,6 +337,7 @@ def _judge(state: VerifyState) -> dict[str, Any]:
     survivors = [c for c in candidates if c.get("consistent")]
     ranking = weighted_majority(survivors, checker, weight_key="score")
     total = sum(w for _, w in ranking)
+    answer: str | None
     if ranking and total > 0:
         answer, confidence = ranking[0][0], ranking[0][1] / total
         verification["reason"] = (

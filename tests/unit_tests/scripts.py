@@ -18,7 +18,10 @@ def apples_llm(**kwargs: object) -> ScriptedLLM:
     return ScriptedLLM(
         rules=[
             (r"12 apples\.\nStep 2:$", [" 12 - 2 = 10 apples are left. The answer is 10."]),
-            (r"Sub-question 2: Now we can answer[^\n]*\nAnswer 2:$", [" 12 - 2 = 10. The answer is 10."]),
+            (
+                r"Sub-question 2: Now we can answer[^\n]*\nAnswer 2:$",
+                [" 12 - 2 = 10. The answer is 10."],
+            ),
             (r"Answer 1:( Let's work it out step by step\.)?$", [" 3 * 4 = 12. The answer is 12."]),
             (r"Sub-question 1:$", [" How many apples are in the bags?"]),
             (r"Sub-question 2:$", [" Now we can answer the question: How many apples are left?"]),

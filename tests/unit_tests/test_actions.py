@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from scripts import QUESTION
 
 from langchain_rstar import RStarConfig
 from langchain_rstar._sampling import SampleOutcome
@@ -15,6 +14,7 @@ from langchain_rstar.actions import (
     run_action,
 )
 from langchain_rstar.answers import get_checker
+from scripts import QUESTION
 
 CFG = RStarConfig()
 CHECKER = get_checker("arithmetic")
@@ -98,7 +98,11 @@ def test_a1_dedupes_and_marks_answering_steps_terminal() -> None:
 
 
 def test_a3_asks_dedupes_then_votes_each_subquestion() -> None:
-    asked = [" How many apples in bags?", " How many apples in bags?", " Now we can answer the question: How many are left?"]
+    asked = [
+        " How many apples in bags?",
+        " How many apples in bags?",
+        " Now we can answer the question: How many are left?",
+    ]
     answers = [
         [" 12. The answer is 12."] * 10,
         [" 10. The answer is 10."] * 7 + [" 9. The answer is 9."] * 3,
@@ -125,7 +129,9 @@ def test_a4_reanswers_parent_subquestion() -> None:
     out, calls = _run("A4", [_root(), sub], [[[" 3 * 4 = 12. The answer is 12."] * 10]])
     prompt = calls[0].prompts[0]
     assert "Answer 1: 13." not in prompt  # the old answer is replaced, not repeated
-    assert prompt.endswith("Sub-question 1: How many apples in bags?\nAnswer 1: Let's work it out step by step.")
+    assert prompt.endswith(
+        "Sub-question 1: How many apples in bags?\nAnswer 1: Let's work it out step by step."
+    )
     (child,) = out["children"]
     assert child["type"] == "reanswer" and child["answer"] == "12" and child["confidence"] == 1.0
 

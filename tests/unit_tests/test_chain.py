@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 from pydantic import ValidationError
-from scripts import GOLD, QUESTION, apples_llm
 
 from langchain_rstar import RStarChain, RStarConfig, RStarProgress, RStarResult
 from langchain_rstar.graph import recursion_limit
+from scripts import GOLD, QUESTION, apples_llm
 
 
 def test_search_and_voting_find_the_answer_a_first_sample_misses() -> None:
@@ -76,9 +76,9 @@ def test_identical_sibling_texts_are_merged() -> None:
 
 
 def test_result_json_round_trip() -> None:
-    result = RStarChain(generator=apples_llm(), discriminator=True, config=RStarConfig(num_rollouts=4)).invoke(
-        QUESTION
-    )
+    result = RStarChain(
+        generator=apples_llm(), discriminator=True, config=RStarConfig(num_rollouts=4)
+    ).invoke(QUESTION)
     again = RStarResult.model_validate_json(result.model_dump_json())
     assert again == result
     assert again.candidates and again.candidates[0].masks
@@ -106,9 +106,9 @@ def test_sync_and_async_agree_and_seed_is_deterministic() -> None:
 
 def test_rollout_batch_one_equals_sequential_and_waves_finish() -> None:
     seq = RStarChain(generator=apples_llm(), config=RStarConfig(num_rollouts=8)).invoke(QUESTION)
-    wave = RStarChain(generator=apples_llm(), config=RStarConfig(num_rollouts=8, rollout_batch=4)).invoke(
-        QUESTION
-    )
+    wave = RStarChain(
+        generator=apples_llm(), config=RStarConfig(num_rollouts=8, rollout_batch=4)
+    ).invoke(QUESTION)
     assert seq.usage.rollouts == wave.usage.rollouts == 8
     assert wave.answer == GOLD
     assert wave.tree["0"]["visits"] == 8
@@ -137,7 +137,9 @@ def test_recursion_limit_comes_from_the_budget() -> None:
     big = recursion_limit(RStarConfig(num_rollouts=64))
     assert big > small
     # 64 rollouts at max depth would exceed LangGraph's default limit of 25
-    RStarChain(generator=apples_llm(), config=RStarConfig(num_rollouts=40, max_depth=5)).invoke(QUESTION)
+    RStarChain(generator=apples_llm(), config=RStarConfig(num_rollouts=40, max_depth=5)).invoke(
+        QUESTION
+    )
 
 
 @pytest.mark.parametrize(
@@ -176,11 +178,15 @@ def test_chat_model_and_model_without_n_are_supported() -> None:
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
     llm = FakeListLLM(responses=[" 3 * 4 = 12 - 2 = 10. The answer is 10."])
-    result = RStarChain(generator=llm, config=RStarConfig(num_rollouts=2, num_votes=3)).invoke(QUESTION)
+    result = RStarChain(generator=llm, config=RStarConfig(num_rollouts=2, num_votes=3)).invoke(
+        QUESTION
+    )
     assert result.answer == "10"
     # FakeListLLM ignores n: the sampler repeats the prompt to get the votes
     a2 = result.tree["0/A2.0"]
     assert a2["samples"] == 3
     chat = FakeListChatModel(responses=["The answer is 10."])
-    result = RStarChain(generator=chat, config=RStarConfig(num_rollouts=2, num_votes=2)).invoke(QUESTION)
+    result = RStarChain(generator=chat, config=RStarConfig(num_rollouts=2, num_votes=2)).invoke(
+        QUESTION
+    )
     assert result.answer == "10"
