@@ -1,0 +1,149 @@
+"""Report: Wilson intervals, the summary table on hand-made records, the plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from langchain_rstar.report import (
+    load_records,
+    markdown_table,
+    plot_accuracy_vs_cost,
+    summarize,
+    wilson_interval,
+)
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "lo", "hi"),
+    [
+        (8, 10, 0.4902, 0.9433),
+        (0, 10, 0.0, 0.2775),
+        (10, 10, 0.7225, 1.0),
+        (50, 100, 0.4038, 0.5962),
+        (1, 1, 0.2065, 1.0),
+    ],
+)
+def test_wilson_interval_values(k: int, n: int, lo: float, hi: float) -> None:
+    got = wilson_interval(k, n)
+    assert got[0] == pytest.approx(lo, abs=1e-4)
+    assert got[1] == pytest.approx(hi, abs=1e-4)
+
+
+def test_wilson_interval_edges() -> None:
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
+
+
+def record(i: int, method: str, correct: bool, covered: bool, **usage: Any) -> dict[str, Any]:
+    u = {
+        "llm_calls": 1,
+        "prompt_tokens": 100,
+        "completion_tokens": 50,
+        "samples": 1,
+        "seconds": 0.5,
+    }
+    u.update(usage)
+    return {
+        "id": f"q{i}",
+        "method": method,
+        "label": method,
+        "dataset": "svamp",
+        "prediction": "1",
+        "gold": "1" if correct else "2",
+        "correct": correct,
+        "covered": covered,
+        "usage": u,
+        "error": None,
+        "model": "tiny",
+    }
+
+
+def write(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> list[Path]:
+    cot = [record(i, "cot", correct=i < 8, covered=i < 8) for i in range(10)]
+    sc = [
+        record(
+            i,
+            "sc",
+            correct=i < 5,
+            covered=i < 9,
+            llm_calls=1,
+            completion_tokens=400,
+            prompt_tokens=100,
+            seconds=2.0,
+        )
+        for i in range(10)
+    ]
+    return [write(tmp_path / "cot.jsonl", cot), write(tmp_path / "sc.jsonl", sc)]
+
+
+def test_summary_numbers(files: list[Path]) -> None:
+    rows = {r.label: r for r in summarize(load_records(files))}
+    cot, sc = rows["cot"], rows["sc"]
+    assert (cot.n, cot.correct, cot.covered) == (10, 8, 8)
+    assert cot.accuracy == 0.8 and cot.coverage == 0.8 and cot.accuracy_given_coverage == 1.0
+    assert cot.interval == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    assert (sc.correct, sc.covered) == (5, 9)
+    assert sc.accuracy_given_coverage == pytest.approx(5 / 9)
+    assert sc.per_question("completion_tokens") == 400
+    assert sc.per_question("total_tokens") == 500
+    assert sc.per_question("seconds") == 2.0
+    assert cot.per_question("llm_calls") == 1
+
+
+def test_markdown_table(files: list[Path]) -> None:
+    table = markdown_table(summarize(load_records(files)))
+    lines = table.splitlines()
+    assert lines[0].startswith("| method | dataset | n | accuracy (95% CI)")
+    cot_line = next(ln for ln in lines if ln.startswith("| cot "))
+    assert "| 10 | 80.0% [49.0, 94.3] | 80.0% | 100.0% | 50.0 | 100 | 1.00 | 0.50 |" in cot_line
+    sc_line = next(ln for ln in lines if ln.startswith("| sc "))
+    assert "50.0% [23.7, 76.3]" in sc_line and "| 90.0% | 55.6% | 400 |" in sc_line
+    # rows sorted by cost within a dataset: cot first
+    assert lines.index(cot_line) < lines.index(sc_line)
+    assert "Model: tiny." in table
+
+
+def test_duplicates_across_files_count_once(files: list[Path], tmp_path: Path) -> None:
+    again = write(tmp_path / "again.jsonl", [record(0, "cot", correct=False, covered=False)])
+    warnings: list[str] = []
+    rows = {r.label: r for r in summarize(load_records([*files, again], warn=warnings.append))}
+    assert rows["cot"].n == 10 and rows["cot"].correct == 8
+    assert warnings and "duplicate" in warnings[0]
+
+
+def test_plot_is_a_png(files: list[Path], tmp_path: Path) -> None:
+    rows = summarize(load_records(files))
+    out = plot_accuracy_vs_cost(rows, tmp_path / "plots" / "acc.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_accuracy_vs_cost(rows, tmp_path / "acc_s.png", x="seconds")
+    with pytest.raises(ValueError):
+        plot_accuracy_vs_cost(rows, tmp_path / "bad.png", x="nope")
+
+
+def test_rstar_runs_also_report_their_generator_majority(tmp_path: Path) -> None:
+    recs = []
+    for i in range(4):
+        rec = record(i, "rstar", correct=i < 3, covered=True, completion_tokens=3000)
+        rec["extra"] = {"generator_answer": "x", "generator_correct": i < 1}
+        recs.append(rec)
+    rows = summarize(load_records([write(tmp_path / "r.jsonl", recs)]))
+    assert [(r.label, r.derived) for r in rows] == [("rstar [generator]", True), ("rstar", False)]
+    gen, full = rows
+    assert (gen.n, gen.correct, gen.covered) == (4, 1, 4)
+    assert (full.correct, full.per_question("completion_tokens")) == (3, 3000)
+    table = markdown_table(rows)
+    assert "| rstar [generator] | svamp | 4 | 25.0% [" in table
+    assert "(same search)" in table
+    assert len(summarize(load_records([tmp_path / "r.jsonl"]), derive_generator=False)) == 1
+    plot_accuracy_vs_cost(rows, tmp_path / "r.png")
