@@ -212,12 +212,23 @@ def test_invalid_question_is_recorded_without_a_model_call(tmp_path: Path) -> No
     assert len(llm.calls) == 1
 
 
-def test_concurrency_writes_each_question_once(tmp_path: Path) -> None:
-    out = tmp_path / "conc.jsonl"
-    llm = arithmetic_llm(latency=0.02)
-    summary = run("sc", out, examples(6), llm=llm, concurrency=3)
+@pytest.mark.parametrize("method", ["sc", "rstar"])
+def test_concurrency_gives_the_same_records_as_a_sequential_run(
+    tmp_path: Path, method: str
+) -> None:
+    def key(path: Path) -> dict[str, Any]:
+        return {
+            r["id"]: (r["prediction"], r["usage"]["llm_calls"], r["usage"]["completion_tokens"])
+            for r in lines(path)
+        }
+
+    seq, par = tmp_path / "seq.jsonl", tmp_path / "par.jsonl"
+    latency = 0.01 if method == "sc" else 0.002
+    run(method, seq, examples(6), llm=arithmetic_llm(latency=latency))
+    summary = run(method, par, examples(6), llm=arithmetic_llm(latency=latency), concurrency=3)
     assert summary.complete
-    assert sorted(r["id"] for r in lines(out)) == [f"q{i}" for i in range(6)]
+    assert sorted(key(par)) == [f"q{i}" for i in range(6)]
+    assert key(par) == key(seq)
 
 
 def test_output_file_is_locked_while_running(tmp_path: Path) -> None:
