@@ -219,11 +219,6 @@ def _init(state: RStarState) -> dict[str, Any]:
     }
 
 
-def _max_new_weight_per_rollout(cfg: RStarConfig) -> float:
-    per_expansion = (0 if cfg.disable_a1 else cfg.num_a1_steps) + 1 + cfg.num_subquestions
-    return float(cfg.max_depth * per_expansion)
-
-
 def _limits(state: RStarState, cfg: RStarConfig) -> list[str]:
     hit: list[str] = []
     nodes = state.get("nodes") or {}
@@ -237,19 +232,147 @@ def _limits(state: RStarState, cfg: RStarConfig) -> list[str]:
     return hit
 
 
+#: Node type each action creates.
+_CHILD_TYPE = {
+    "A1": "thought",
+    "A2": "answer",
+    "A3": "subquestion",
+    "A4": "reanswer",
+    "A5": "rephrase",
+}
+
+
+def _action_weight(action: str, cfg: RStarConfig) -> float:
+    """Most generator-majority weight one run of ``action`` can add to a single answer.
+
+    A1: ``d`` distinct thoughts that state answer X, out of ``a`` samples agreeing on X,
+    each weigh ``a / n`` (``n = num_a1_steps``, ``d <= a <= n``): at most ``n`` in all.
+    A2: one answer node, confidence at most 1. A3: at most ``num_subquestions`` final
+    sub-questions, each weighing at most 1. A4 copies its parent's ``final`` flag, and a
+    final sub-question is terminal (never expanded), so A4 never creates a candidate; A5
+    creates none either.
+    """
+    if action == "A1":
+        return float(cfg.num_a1_steps)
+    if action == "A2":
+        return 1.0
+    if action == "A3":
+        return float(cfg.num_subquestions)
+    return 0.0
+
+
+@lru_cache(maxsize=64)
+def _subtree_expansion_weight(node_type: str, cfg: RStarConfig) -> float:
+    """Most weight one expansion of a ``node_type`` node, or of any descendant, can add."""
+    seen: set[str] = set()
+    todo = [node_type]
+    best = 0.0
+    while todo:
+        kind = todo.pop()
+        if kind in seen:
+            continue
+        seen.add(kind)
+        actions = legal_actions({"type": kind}, cfg)
+        best = max(best, sum(_action_weight(a, cfg) for a in actions))
+        todo.extend(_CHILD_TYPE[a] for a in actions)
+    return best
+
+
+def _max_new_weight_per_rollout(
+    cfg: RStarConfig, nodes: Mapping[str, Mapping[str, Any]] | None = None
+) -> float:
+    """Most generator-majority weight one more rollout can add to any single answer.
+
+    A rollout expands its selected leaf and then the random children it walks through, one
+    node per depth, until a terminal node: a leaf at depth ``d`` leads to at most
+    ``max_depth - d`` expansions (children at ``max_depth`` are terminal). Every node a
+    future rollout can expand is an unexpanded, non-terminal node of the tree now (the
+    *frontier*) or a descendant of one, which is deeper and whose type can only offer the
+    actions reachable from the frontier node's type (below a one-step thought only A1/A2).
+    So the bound is the maximum over the frontier of
+    ``(max_depth - depth) * _subtree_expansion_weight(type)``; 0 when the frontier is
+    empty (the tree is exhausted). Without ``nodes``: the bound for a fresh tree.
+    """
+    if nodes is None:
+        return cfg.max_depth * _subtree_expansion_weight("root", cfg)
+    best = 0.0
+    for record in nodes.values():
+        if record.get("expanded") or record.get("terminal"):
+            continue
+        steps = cfg.max_depth - int(record.get("depth", 0))
+        if steps > 0:
+            weight = steps * _subtree_expansion_weight(str(record.get("type")), cfg)
+            best = max(best, weight)
+    return best
+
+
+def _generator_ranking(
+    nodes: Mapping[str, Mapping[str, Any]], checker: AnswerChecker
+) -> list[float]:
+    """Group weights of the generator majority, largest first, without building candidates.
+
+    The same sums as ``weighted_majority(build_candidates(nodes))``: every solution node
+    with a readable answer adds its confidence to its answer's group. Answers with equal
+    keys are merged first (equal keys are equivalent), then keys by
+    :meth:`AnswerChecker.equivalent`, which, being a function of the keys, gives the groups
+    :func:`weighted_majority` forms whenever equivalence is transitive over the answers
+    present (always for exact keys; tolerance-based matches of nearly equal numbers are the
+    theoretical exception).
+    """
+    by_key: dict[str, list[Any]] = {}
+    for record in nodes.values():
+        if not is_solution(record):
+            continue
+        answer = record.get("answer")
+        key = checker.normalize(answer)
+        if key is None:
+            continue
+        entry = by_key.get(key)
+        if entry is None:
+            by_key[key] = [answer, float(record.get("confidence", 0.0) or 0.0)]
+        else:
+            entry[1] += float(record.get("confidence", 0.0) or 0.0)
+    groups: list[list[Any]] = []
+    for answer, weight in by_key.values():
+        for group in groups:
+            if checker.equivalent(group[0], answer):
+                group[1] += weight
+                break
+        else:
+            groups.append([answer, weight])
+    return sorted((g[1] for g in groups), reverse=True)
+
+
 def _early_stop(state: RStarState, cfg: RStarConfig) -> bool:
+    """Whether the generator majority can no longer change within the remaining budget.
+
+    The generator's answer is the answer with the largest summed confidence over solution
+    nodes (:func:`weighted_majority`). Confidences are fixed when a node is created, so
+    only new solution nodes change the sums, and only by adding weight. With ``R``
+    rollouts left, any one answer (the runner-up, or one not seen yet, which starts from
+    0) can gain at most ``R * _max_new_weight_per_rollout(cfg, nodes)``. The search stops
+    when the leader's margin over the runner-up is strictly larger than that: no
+    continuation within the budget can change the generator majority (ties are broken by
+    candidate order, so equality does not stop). It guarantees nothing about mutual
+    verification, which re-scores candidates by their final Q/N.
+
+    The bound is a worst case (every expansion adding its full weight to one answer), so it
+    mostly fires near the end of the budget or once the tree is exhausted.
+    """
     if not cfg.early_stop:
         return False
     remaining = cfg.num_rollouts - state.get("next_rollout", 0)
-    candidates = build_candidates(state.get("nodes") or {}, _checker(cfg.task))
-    if not candidates:
+    if remaining <= 0:
         return False
-    ranking = weighted_majority(candidates, _checker(cfg.task))
+    nodes = state.get("nodes") or {}
+    ranking = _generator_ranking(nodes, _checker(cfg.task))
     if not ranking:
         return False
-    lead = ranking[0][1]
-    runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
-    return lead - runner_up > remaining * _max_new_weight_per_rollout(cfg)
+    lead = ranking[0]
+    runner_up = ranking[1] if len(ranking) > 1 else 0.0
+    if lead - runner_up <= 0.0:
+        return False
+    return lead - runner_up > remaining * _max_new_weight_per_rollout(cfg, nodes)
 
 
 def _make_select() -> Any:
@@ -463,16 +586,35 @@ def weighted_majority(
     checker: AnswerChecker,
     weight_key: str = "confidence",
 ) -> list[tuple[str, float]]:
-    """Answers ranked by the summed weight of the candidates that reach them."""
+    """Answers ranked by the summed weight of the candidates that reach them.
+
+    A candidate joins the first group whose answer is equivalent to its own. Equivalence is
+    a function of the voting keys (:meth:`AnswerChecker.normalize`), so the group a key
+    joins is remembered and the comparisons run once per distinct key, not per candidate.
+    """
     groups: list[list[Any]] = []
+    joined: dict[str, int] = {}
     for cand in candidates:
         weight = float(cand.get(weight_key) or 0.0)
-        for group in groups:
-            if checker.equivalent(group[0], cand["answer"]):
-                group[1] += weight
-                break
-        else:
-            groups.append([cand["answer"], weight])
+        answer = cand["answer"]
+        try:
+            key = checker.normalize(answer)
+        except Exception:  # noqa: BLE001 - unreadable: equivalent to nothing
+            key = None
+        if key is None:
+            groups.append([answer, weight])
+            continue
+        index = joined.get(key)
+        if index is None:
+            for i, group in enumerate(groups):
+                if checker.equivalent(group[0], answer):
+                    index = i
+                    break
+            else:
+                index = len(groups)
+                groups.append([answer, 0.0])
+            joined[key] = index
+        groups[index][1] += weight
     groups.sort(key=lambda g: -g[1])
     return [(str(g[0]), float(g[1])) for g in groups]
 
