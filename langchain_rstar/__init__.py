@@ -10,6 +10,7 @@ from __future__ import annotations
 from langchain_rstar.chain import RStarChain, validate_question
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import Candidate, RStarProgress, RStarResult, Step, Usage
+from langchain_rstar.tool import RStarTool
 from langchain_rstar.verify import verify_candidates
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "RStarConfig",
     "RStarProgress",
     "RStarResult",
+    "RStarTool",
     "Step",
     "Usage",
     "validate_question",

@@ -1,0 +1,1 @@
+"""Deployable graphs (see langgraph.json)."""
