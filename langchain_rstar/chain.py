@@ -154,7 +154,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             else self._sampler(discriminator)
         )
         self._graph = build_graph(
-            self._gen_sampler, self._disc_sampler, checkpointer=checkpointer, name=name
+            self._gen_sampler, self._disc_sampler, checkpointer=checkpointer, name="rstar_search"
         )
 
     def _sampler(self, llm: Any) -> Sampler:
