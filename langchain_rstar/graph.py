@@ -17,12 +17,11 @@ plain, id-keyed records (see :mod:`langchain_rstar._state`).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig, RunnableLambda
-from langchain_core.runnables.config import ensure_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
@@ -128,70 +127,20 @@ def _action_update(task: ExpandTask, action: str, acc: dict[str, Any]) -> dict[s
 
 
 def _fatal_update(task: ExpandTask, action: str, exc: BaseException) -> dict[str, Any]:
+    where = {"node_id": task["node_id"], "action": action, "rollout": task["rollout"]}
+    attempts = [{**err, **where} for err in getattr(exc, "errors", ())]
     return {
         "errors": [
+            *attempts,
             {
                 "kind": "backend_dead",
                 "error": f"{type(exc).__name__}: {exc}",
-                "node_id": task["node_id"],
-                "action": action,
-                "rollout": task["rollout"],
+                **where,
                 "fatal": True,
-            }
+            },
         ],
-        "usage": {"llm_calls": 0.0},
+        "usage": {"llm_calls": float(len(attempts)), "failed_calls": 1.0},
     }
-
-
-def _node_metadata(record: Mapping[str, Any], rollout: int | None = None) -> dict[str, Any]:
-    """Trace metadata of a tree node: id, parent, depth, action, rollout, Q, N (and answer)."""
-    meta: dict[str, Any] = {
-        "rstar_node_id": record.get("id"),
-        "rstar_parent_id": record.get("parent"),
-        "rstar_depth": record.get("depth", 0),
-        "rstar_node_type": record.get("type", ""),
-        "rstar_q": float(record.get("value", 0.0)),
-        "rstar_n": float(record.get("visits", 0.0)),
-        "rstar_rollout": record.get("rollout", 0) if rollout is None else rollout,
-    }
-    if record.get("terminal"):
-        meta["rstar_terminal"] = True
-        meta["rstar_answer"] = record.get("answer")
-    return meta
-
-
-class _ActionRunnable(RunnableLambda):
-    """An action node whose run carries the expanded tree node in its trace metadata.
-
-    LangGraph gives every ``Send`` task its parent's config, so the per-task metadata (node
-    id, parent, depth, action, rollout, Q, N) is patched in here, before the run starts.
-    """
-
-    def _task_config(self, task: Any, config: RunnableConfig | None) -> RunnableConfig:
-        if not isinstance(task, Mapping) or not task.get("path"):
-            return ensure_config(config)
-        meta = _node_metadata(task["path"][-1], task.get("rollout"))
-        meta["rstar_action"] = task.get("action")
-        config = ensure_config(config)
-        return {**config, "metadata": {**config.get("metadata", {}), **meta}}
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return super().invoke(input, self._task_config(input, config), **kwargs)
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await super().ainvoke(input, self._task_config(input, config), **kwargs)
-
-    # LangGraph streams nodes (e.g. under ``astream_events``) instead of invoking them.
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        yield from super().stream(input, self._task_config(input, config), **kwargs)
-
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        async for chunk in super().astream(input, self._task_config(input, config), **kwargs):
-            yield chunk
 
 
 def _action_node(action: str, sampler: Sampler) -> RunnableLambda:
@@ -215,7 +164,7 @@ def _action_node(action: str, sampler: Sampler) -> RunnableLambda:
             return _fatal_update(task, action, exc)
         return _action_update(task, action, acc)
 
-    return _ActionRunnable(_sync, afunc=_async, name=name)
+    return RunnableLambda(_sync, afunc=_async, name=name)
 
 
 @lru_cache(maxsize=8)
@@ -272,14 +221,17 @@ def _init(state: RStarState) -> dict[str, Any]:
 
 
 def _limits(state: RStarState, cfg: RStarConfig) -> list[str]:
+    """Names of the limits the search has reached (checked by ``select``, between waves)."""
     hit: list[str] = []
     nodes = state.get("nodes") or {}
     usage = state.get("usage") or {}
     if cfg.max_nodes is not None and len(nodes) >= cfg.max_nodes:
         hit.append("max_nodes")
-    if cfg.max_total_tokens is not None and usage.get("completion_tokens", 0) >= cfg.max_total_tokens:
+    tokens = usage.get("completion_tokens", 0.0)
+    if cfg.max_total_tokens is not None and tokens >= cfg.max_total_tokens:
         hit.append("max_total_tokens")
-    if cfg.max_wall_seconds is not None and time.time() - state.get("started", time.time()) >= cfg.max_wall_seconds:
+    elapsed = time.time() - state.get("started", time.time())
+    if cfg.max_wall_seconds is not None and elapsed >= cfg.max_wall_seconds:
         hit.append("max_wall_seconds")
     return hit
 
@@ -545,52 +497,7 @@ def _advance(state: RStarState) -> dict[str, Any]:
     return {"nodes": updates, "wave": new_wave}
 
 
-def _rollout_output(journey: Mapping[str, Any]) -> dict[str, Any]:
-    return {"answer": journey.get("answer"), "reward": journey.get("reward")}
-
-
-#: One traced run per finished rollout (name ``rollout``), emitted by ``backprop``.
-_ROLLOUT_RUN = RunnableLambda(_rollout_output, name="rollout")
-
-
-def _trace_rollout(
-    nodes: Mapping[str, Mapping[str, Any]], fin: Mapping[str, Any], config: RunnableConfig | None
-) -> None:
-    """Record a finished rollout as its own run: path with Q/N, reward and answer."""
-    callbacks = (config or {}).get("callbacks")
-    if not getattr(callbacks, "handlers", callbacks):
-        return  # nobody listens (no tracer, no handler): skip the run's cost
-    leaf = nodes[fin["path"][-1]]
-    meta = _node_metadata(leaf, fin["rollout"])
-    meta.update(rstar_action=leaf.get("action", ""), rstar_reward=fin["reward"])
-    meta["rstar_answer"] = fin["answer"]
-    journey = {
-        "rollout": fin["rollout"],
-        "path": [
-            {
-                "id": node_id,
-                "action": nodes[node_id].get("action", ""),
-                "Q": float(nodes[node_id].get("value", 0.0)),
-                "N": float(nodes[node_id].get("visits", 0.0)),
-            }
-            for node_id in fin["path"]
-        ],
-        "reward": fin["reward"],
-        "answer": fin["answer"],
-    }
-    config = ensure_config(config)
-    _ROLLOUT_RUN.invoke(
-        journey,
-        {
-            **config,
-            "run_name": "rollout",
-            "metadata": {**config.get("metadata", {}), **meta},
-            "tags": [*config.get("tags", []), f"rollout:{fin['rollout']}"],
-        },
-    )
-
-
-def _backprop(state: RStarState, config: RunnableConfig) -> dict[str, Any]:
+def _backprop(state: RStarState) -> dict[str, Any]:
     nodes: dict[str, NodeRecord] = dict(state["nodes"])
     wave = sorted(state.get("wave") or [], key=lambda r: r["index"])
     updates: dict[str, dict[str, Any]] = {}
@@ -610,7 +517,6 @@ def _backprop(state: RStarState, config: RunnableConfig) -> dict[str, Any]:
                 "answer": leaf.get("answer") if leaf.get("terminal") else None,
             }
         )
-        _trace_rollout(nodes, finished[-1], config)
     return {
         "nodes": updates,
         "wave": [],
@@ -725,6 +631,9 @@ def _collect(state: RStarState) -> dict[str, Any]:
     total = sum(w for _, w in ranking)
     answer, confidence = (ranking[0][0], ranking[0][1] / total if total else 0.0) if ranking else (None, 0.0)
     stop_reason = state.get("stop_reason") or ("backend_dead" if _has_fatal(state) else "budget")
+    if not candidates and stop_reason in ("budget", "early_stop"):
+        # The whole budget ran but nothing usable came out: say so, invent no answer.
+        stop_reason = "no_candidates"
     return {
         "candidates": candidates,
         "answer": answer,
