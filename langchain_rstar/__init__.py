@@ -11,6 +11,7 @@ from langchain_rstar._sampling import RStarBackendError
 from langchain_rstar.chain import RStarChain, validate_question
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import Candidate, RStarProgress, RStarResult, Step, Usage
+from langchain_rstar.tool import RStarTool
 from langchain_rstar.verify import verify_candidates
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "RStarConfig",
     "RStarProgress",
     "RStarResult",
+    "RStarTool",
     "Step",
     "Usage",
     "validate_question",

@@ -17,11 +17,12 @@ plain, id-keyed records (see :mod:`langchain_rstar._state`).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.runnables.config import ensure_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
@@ -143,6 +144,57 @@ def _fatal_update(task: ExpandTask, action: str, exc: BaseException) -> dict[str
     }
 
 
+def _node_metadata(record: Mapping[str, Any], rollout: int | None = None) -> dict[str, Any]:
+    """Trace metadata of a tree node: id, parent, depth, action, rollout, Q, N (and answer)."""
+    meta: dict[str, Any] = {
+        "rstar_node_id": record.get("id"),
+        "rstar_parent_id": record.get("parent"),
+        "rstar_depth": record.get("depth", 0),
+        "rstar_node_type": record.get("type", ""),
+        "rstar_q": float(record.get("value", 0.0)),
+        "rstar_n": float(record.get("visits", 0.0)),
+        "rstar_rollout": record.get("rollout", 0) if rollout is None else rollout,
+    }
+    if record.get("terminal"):
+        meta["rstar_terminal"] = True
+        meta["rstar_answer"] = record.get("answer")
+    return meta
+
+
+class _ActionRunnable(RunnableLambda):
+    """An action node whose run carries the expanded tree node in its trace metadata.
+
+    LangGraph gives every ``Send`` task its parent's config, so the per-task metadata (node
+    id, parent, depth, action, rollout, Q, N) is patched in here, before the run starts.
+    """
+
+    def _task_config(self, task: Any, config: RunnableConfig | None) -> RunnableConfig:
+        if not isinstance(task, Mapping) or not task.get("path"):
+            return ensure_config(config)
+        meta = _node_metadata(task["path"][-1], task.get("rollout"))
+        meta["rstar_action"] = task.get("action")
+        config = ensure_config(config)
+        return {**config, "metadata": {**config.get("metadata", {}), **meta}}
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return super().invoke(input, self._task_config(input, config), **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await super().ainvoke(input, self._task_config(input, config), **kwargs)
+
+    # LangGraph streams nodes (e.g. under ``astream_events``) instead of invoking them.
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        yield from super().stream(input, self._task_config(input, config), **kwargs)
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in super().astream(input, self._task_config(input, config), **kwargs):
+            yield chunk
+
+
 def _action_node(action: str, sampler: Sampler) -> RunnableLambda:
     name = ACTION_NODE_NAMES[action]
 
@@ -164,7 +216,7 @@ def _action_node(action: str, sampler: Sampler) -> RunnableLambda:
             return _fatal_update(task, action, exc)
         return _action_update(task, action, acc)
 
-    return RunnableLambda(_sync, afunc=_async, name=name)
+    return _ActionRunnable(_sync, afunc=_async, name=name)
 
 
 @lru_cache(maxsize=8)
@@ -497,7 +549,52 @@ def _advance(state: RStarState) -> dict[str, Any]:
     return {"nodes": updates, "wave": new_wave}
 
 
-def _backprop(state: RStarState) -> dict[str, Any]:
+def _rollout_output(journey: Mapping[str, Any]) -> dict[str, Any]:
+    return {"answer": journey.get("answer"), "reward": journey.get("reward")}
+
+
+#: One traced run per finished rollout (name ``rollout``), emitted by ``backprop``.
+_ROLLOUT_RUN = RunnableLambda(_rollout_output, name="rollout")
+
+
+def _trace_rollout(
+    nodes: Mapping[str, Mapping[str, Any]], fin: Mapping[str, Any], config: RunnableConfig | None
+) -> None:
+    """Record a finished rollout as its own run: path with Q/N, reward and answer."""
+    callbacks = (config or {}).get("callbacks")
+    if not getattr(callbacks, "handlers", callbacks):
+        return  # nobody listens (no tracer, no handler): skip the run's cost
+    leaf = nodes[fin["path"][-1]]
+    meta = _node_metadata(leaf, fin["rollout"])
+    meta.update(rstar_action=leaf.get("action", ""), rstar_reward=fin["reward"])
+    meta["rstar_answer"] = fin["answer"]
+    journey = {
+        "rollout": fin["rollout"],
+        "path": [
+            {
+                "id": node_id,
+                "action": nodes[node_id].get("action", ""),
+                "Q": float(nodes[node_id].get("value", 0.0)),
+                "N": float(nodes[node_id].get("visits", 0.0)),
+            }
+            for node_id in fin["path"]
+        ],
+        "reward": fin["reward"],
+        "answer": fin["answer"],
+    }
+    config = ensure_config(config)
+    _ROLLOUT_RUN.invoke(
+        journey,
+        {
+            **config,
+            "run_name": "rollout",
+            "metadata": {**config.get("metadata", {}), **meta},
+            "tags": [*config.get("tags", []), f"rollout:{fin['rollout']}"],
+        },
+    )
+
+
+def _backprop(state: RStarState, config: RunnableConfig) -> dict[str, Any]:
     nodes: dict[str, NodeRecord] = dict(state["nodes"])
     wave = sorted(state.get("wave") or [], key=lambda r: r["index"])
     updates: dict[str, dict[str, Any]] = {}
@@ -517,6 +614,7 @@ def _backprop(state: RStarState) -> dict[str, Any]:
                 "answer": leaf.get("answer") if leaf.get("terminal") else None,
             }
         )
+        _trace_rollout(nodes, finished[-1], config)
     return {
         "nodes": updates,
         "wave": [],
