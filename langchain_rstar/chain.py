@@ -163,6 +163,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             max_retries=self.config.max_retries,
             retry_backoff=self.config.retry_backoff,
             call_timeout=self.config.call_timeout,
+            dead_after=self.config.dead_after,
         )
 
     # -- Runnable plumbing -------------------------------------------------------------
@@ -194,12 +195,20 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         return self._graph
 
     def with_overrides(self, **fields: Any) -> RStarChain:
-        """A chain sharing these models with some config fields changed."""
-        new = RStarChain.__new__(RStarChain)
-        new.__dict__.update(self.__dict__)
-        new.config = self.config.model_copy(update=fields)
-        RStarConfig.model_validate(new.config.model_dump())
-        return new
+        """A chain with the same models and some config fields changed (validated).
+
+        Raises:
+            pydantic.ValidationError: naming the field, when a value is invalid.
+        """
+        config = RStarConfig.model_validate({**self.config.model_dump(), **fields})
+        shared = self.discriminator is not None and self.discriminator is self.generator
+        return RStarChain(
+            generator=self.generator,
+            discriminator=True if shared else self.discriminator,
+            config=config,
+            checkpointer=self.checkpointer,
+            name=self.name or "RStar",
+        )
 
     def as_tool(
         self,

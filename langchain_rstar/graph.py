@@ -40,7 +40,7 @@ from langchain_rstar.actions import (
     run_action,
 )
 from langchain_rstar.answers import AnswerChecker, get_checker
-from langchain_rstar.config import RStarConfig
+from langchain_rstar.config import RStarConfig, top_p_is_costly
 from langchain_rstar.result import NodeRecord
 
 __all__ = [
@@ -195,11 +195,25 @@ class _ActionRunnable(RunnableLambda):
             yield chunk
 
 
+@lru_cache(maxsize=64)
+def _with_preset(cfg: RStarConfig, preset: str) -> RStarConfig:
+    return cfg.model_copy(update={"sampling_preset": preset})
+
+
 def _action_node(action: str, sampler: Sampler) -> RunnableLambda:
     name = ACTION_NODE_NAMES[action]
+    costly: list[bool] = []  # whether top-p is costly on this sampler's model (found once)
+
+    def _cfg(task: ExpandTask) -> RStarConfig:
+        cfg = config_from_state(task["config"])
+        if cfg.sampling_preset != "auto":
+            return cfg
+        if not costly:
+            costly.append(top_p_is_costly(sampler.llm))
+        return _with_preset(cfg, "fast" if costly[0] else "paper")
 
     def _sync(task: ExpandTask, config: RunnableConfig) -> dict[str, Any]:
-        cfg = config_from_state(task["config"])
+        cfg = _cfg(task)
         gen = run_action(action, task, cfg, _checker(cfg.task))
         try:
             acc = drive(gen, sampler, config)
@@ -208,7 +222,7 @@ def _action_node(action: str, sampler: Sampler) -> RunnableLambda:
         return _action_update(task, action, acc)
 
     async def _async(task: ExpandTask, config: RunnableConfig) -> dict[str, Any]:
-        cfg = config_from_state(task["config"])
+        cfg = _cfg(task)
         gen = run_action(action, task, cfg, _checker(cfg.task))
         try:
             acc = await adrive(gen, sampler, config)
@@ -750,7 +764,10 @@ def _collect(state: RStarState) -> dict[str, Any]:
 
 
 def _route_after_collect(state: RStarState) -> str:
-    return "verify" if state.get("candidates") else END
+    # A dead backend ends the search: verification would only fail again.
+    if _has_fatal(state) or not state.get("candidates"):
+        return END
+    return "verify"
 
 
 # --------------------------------------------------------------------------------------
