@@ -202,10 +202,21 @@ def _meta(task: ExpandTask, action: str, phase: str = "") -> dict[str, Any]:
     return meta
 
 
+def _extract_all(samples: Sequence[str], checker: AnswerChecker) -> list[str | None]:
+    """The answer each sample states; each distinct text is parsed once (votes repeat)."""
+    seen: dict[str, str | None] = {}
+    out: list[str | None] = []
+    for text in samples:
+        if text not in seen:
+            seen[text] = checker.extract(text)
+        out.append(seen[text])
+    return out
+
+
 def _vote_child_fields(
     samples: Sequence[str], checker: AnswerChecker
 ) -> tuple[str, str | None, float]:
-    answers = [checker.extract(s) for s in samples]
+    answers = _extract_all(samples, checker)
     vote = majority_vote(answers, checker)
     if vote.winners:
         text = samples[vote.winners[0]].strip()
@@ -228,13 +239,17 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
         metadata=_meta(task, "A1"),
     )
     samples = outcome.texts[0] or []
-    answers = [checker.extract(s) for s in samples]
+    # how many samples state each distinct answer (equivalence is checked per distinct one)
+    stated: dict[str, int] = {}
+    for a in _extract_all(samples, checker):
+        if a is not None:
+            stated[a] = stated.get(a, 0) + 1
     children: list[NodeRecord] = []
     for i, (text, _count) in enumerate(_dedupe(samples)):
         answer = checker.extract(text)
         fields: dict[str, Any] = {"text": text, "samples": _count}
         if answer is not None and checker.normalize(answer) is not None:
-            agree = sum(1 for a in answers if a is not None and checker.equivalent(a, answer))
+            agree = sum(c for a, c in stated.items() if checker.equivalent(a, answer))
             confidence = agree / max(len(samples), 1)
             fields.update(answer=answer, confidence=confidence, reward=confidence, terminal=True)
         children.append(_new_child(task, "A1", i, "thought", config, **fields))

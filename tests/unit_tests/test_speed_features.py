@@ -448,3 +448,35 @@ def test_a_wave_sends_its_expansions_concurrently(use_async: bool) -> None:
     # one leaf runs at most four actions at once; a wave of eight leaves runs more
     assert 1 < one <= 4
     assert eight > 4
+
+
+# --------------------------------------------------------------------------------------
+# Sampling presets
+# --------------------------------------------------------------------------------------
+def test_sampling_presets_and_backend_resolution() -> None:
+    from langchain_rstar.config import top_p_is_costly
+
+    paper = RStarConfig(sampling_preset="paper").sampling_kwargs()
+    assert paper["top_k"] == 40 and paper["top_p"] == 0.95 and paper["temperature"] == 0.8
+    fast = RStarConfig(sampling_preset="fast").sampling_kwargs()
+    assert "top_p" not in fast and fast["top_k"] == 40 and fast["temperature"] == 0.8
+    # an unresolved "auto" is the paper's filters
+    assert RStarConfig().sampling_preset == "auto"
+    assert RStarConfig().sampling_kwargs() == paper
+    # scripted/remote models: top-p is cheap; a model can say otherwise
+    llm = varied_llm()
+    assert not top_p_is_costly(llm)
+    assert RStarConfig().for_backend(llm).sampling_preset == "paper"
+
+    class CostlyTopP(ScriptedLLM):
+        rstar_top_p_costly: bool = True
+
+    costly = CostlyTopP(responder=varied)
+    assert top_p_is_costly(costly)
+    assert RStarConfig().for_backend(costly).sampling_preset == "fast"
+    assert RStarConfig(sampling_preset="paper").for_backend(costly).sampling_preset == "paper"
+    # the search resolves "auto" per generator
+    RStarChain(generator=costly, config=RStarConfig(num_rollouts=2, **SMALL)).invoke(QUESTION)
+    assert costly.calls and all("top_p" not in kw for _, kw in costly.calls)
+    RStarChain(generator=llm, config=RStarConfig(num_rollouts=2, **SMALL)).invoke(QUESTION)
+    assert llm.calls and all(kw["top_p"] == 0.95 for _, kw in llm.calls)
