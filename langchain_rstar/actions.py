@@ -15,6 +15,7 @@ synchronously or asynchronously. An action returns the child node records it cre
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "child_id",
     "child_sort_key",
     "is_solution",
+    "until_answer",
 ]
 
 ACTIONS = ("A1", "A2", "A3", "A4", "A5")
@@ -115,6 +117,26 @@ def _seed(config: RStarConfig, *parts: object) -> int | None:
 
 def _clean(text: str) -> str:
     return " ".join(text.split())
+
+
+_ANSWER_END = re.compile(r"answer is\b[^\n]*?(?:\.(?=\s|$)|\n|$)", re.IGNORECASE)
+
+
+def until_answer(text: str) -> str:
+    """Cut a completion after its first answer statement ("... The answer is X.").
+
+    Small models often keep writing after they state the answer (more steps, another
+    answer); what follows the first statement is not part of the step.
+    """
+    match = _ANSWER_END.search(text)
+    if match is None:
+        return text
+    return text[: match.end()].rstrip("\n")
+
+
+def _texts(outcome: SampleOutcome, index: int = 0) -> list[str] | None:
+    texts = outcome.texts[index] if index < len(outcome.texts) else None
+    return None if texts is None else [until_answer(t) for t in texts]
 
 
 def _dedupe(texts: Sequence[str]) -> list[tuple[str, int]]:
@@ -238,7 +260,7 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
         run_name="A1_one_step_thought",
         metadata=_meta(task, "A1"),
     )
-    samples = outcome.texts[0] or []
+    samples = _texts(outcome) or []
     # how many samples state each distinct answer (equivalence is checked per distinct one)
     stated: dict[str, int] = {}
     for a in _extract_all(samples, checker):
@@ -269,7 +291,7 @@ def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerCheck
         run_name="A2_direct_answer",
         metadata=_meta(task, "A2"),
     )
-    samples = outcome.texts[0]
+    samples = _texts(outcome)
     if not samples:
         return {"children": [], "errors": outcome.errors}
     text, answer, confidence = _vote_child_fields(samples, checker)
@@ -323,7 +345,7 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
     errors.extend(answered.errors)
     children: list[NodeRecord] = []
     for i, sq in enumerate(subquestions):
-        samples = answered.texts[i]
+        samples = _texts(answered, i)
         if not samples:
             continue
         text, answer, confidence = _vote_child_fields(samples, checker)
@@ -368,7 +390,7 @@ def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
         run_name="A4_reanswer",
         metadata=_meta(task, "A4"),
     )
-    samples = outcome.texts[0]
+    samples = _texts(outcome)
     if not samples:
         return {"children": [], "errors": outcome.errors}
     text, answer, confidence = _vote_child_fields(samples, checker)

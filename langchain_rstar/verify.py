@@ -35,6 +35,7 @@ from typing_extensions import TypedDict
 from langchain_rstar import _prompts as P
 from langchain_rstar._sampling import BackendDeadError, SampleCall, Sampler
 from langchain_rstar._state import add_usage
+from langchain_rstar.actions import until_answer
 from langchain_rstar.answers import AnswerChecker, get_checker, majority_vote
 from langchain_rstar.config import RStarConfig
 
@@ -236,7 +237,7 @@ def _call_for(job: Mapping[str, Any], cfg: RStarConfig) -> SampleCall:
 
 def _check_update(job: Mapping[str, Any], outcome: Any, checker: AnswerChecker) -> dict[str, Any]:
     texts = outcome.texts[0] if outcome.texts else None
-    completions = list(texts or [])
+    completions = [until_answer(t) for t in texts or []]
     answers = [checker.extract(c) for c in completions]
     check = {
         "candidate": job["candidate"],

@@ -12,6 +12,7 @@ from langchain_rstar.actions import (
     is_solution,
     legal_actions,
     run_action,
+    until_answer,
 )
 from langchain_rstar.answers import get_checker
 from scripts import QUESTION
@@ -158,3 +159,27 @@ def test_failed_samples_give_no_children_and_keep_errors() -> None:
     with pytest.raises(StopIteration) as stop:
         gen.send(SampleOutcome(texts=[None], errors=[err]))
     assert stop.value.value == {"children": [], "errors": [err]}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            " 76 - 25 = 51. The answer is 51.\nStep 3: 51 + 2 = 53. The answer is 53.",
+            " 76 - 25 = 51. The answer is 51.",
+        ),
+        ("The answer is 3.75 dollars. Then more words", "The answer is 3.75 dollars."),
+        ("x = 2. The answer is 48 dollars", "x = 2. The answer is 48 dollars"),
+        ("no answer here\nStep 2: still none", "no answer here\nStep 2: still none"),
+        ("The answer is \\boxed{\\frac{1}{2}}. Extra", "The answer is \\boxed{\\frac{1}{2}}."),
+    ],
+)
+def test_until_answer_cuts_after_the_first_answer(text: str, expected: str) -> None:
+    assert until_answer(text) == expected
+
+
+def test_a2_keeps_only_the_first_stated_answer() -> None:
+    samples = [" 76 - 25 = 51. The answer is 51.\nStep 2: 51 * 2 = 102. The answer is 102."] * 10
+    out, _ = _run("A2", [_root()], [[samples]])
+    (child,) = out["children"]
+    assert child["answer"] == "51" and child["text"] == "76 - 25 = 51. The answer is 51."
