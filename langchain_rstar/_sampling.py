@@ -311,8 +311,8 @@ class VoteCache:
                 if table is not None and table.get(key) is fut:
                     if got is not None and len(got) >= call.n:
                         table[key] = list(got)
-                    elif fut.previous is not None:
-                        table[key] = fut.previous
+                    elif (previous := getattr(fut, "previous", None)) is not None:
+                        table[key] = previous
                     else:
                         del table[key]
                 fut.set_result(None if got is None else list(got))

@@ -27,7 +27,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from langchain_rstar import mcts
-from langchain_rstar._sampling import BackendDeadError, Sampler, SampleOutcome
+from langchain_rstar._sampling import BackendDeadError, SampleOutcome, Sampler
 from langchain_rstar._state import RolloutRecord, RStarState, add_usage, merge_nodes
 from langchain_rstar.actions import (
     ACTION_NODE_NAMES,
@@ -475,7 +475,12 @@ def _rollout_status(
 ) -> RolloutRecord:
     leaf = nodes[path[-1]]
     if leaf.get("terminal"):
-        return {"index": index, "path": path, "status": "done", "reward": float(leaf.get("reward", 0.0))}
+        return {
+            "index": index,
+            "path": path,
+            "status": "done",
+            "reward": float(leaf.get("reward", 0.0)),
+        }
     if leaf.get("expanded") or not legal_actions(leaf, cfg):
         return {"index": index, "path": path, "status": "done", "reward": 0.0}
     return {"index": index, "path": path, "status": "expand", "reward": 0.0}
@@ -559,7 +564,9 @@ def _advance(state: RStarState) -> dict[str, Any]:
                 break
             path.append(child)
             node_id = child
-        new_wave.append({"index": rollout["index"], "path": path, "status": status, "reward": reward})
+        new_wave.append(
+            {"index": rollout["index"], "path": path, "status": status, "reward": reward}
+        )
     return {"nodes": updates, "wave": new_wave}
 
 
@@ -679,7 +686,9 @@ def build_candidates(
         values = []
         for step in steps:
             n = float(step.get("visits", 0.0))
-            values.append(float(step.get("value", 0.0)) / n if n > 0 else float(step.get("reward", 0.0)))
+            values.append(
+                float(step.get("value", 0.0)) / n if n > 0 else float(step.get("reward", 0.0))
+            )
         out.append(
             {
                 "node_id": node_id,
@@ -741,7 +750,9 @@ def _collect(state: RStarState) -> dict[str, Any]:
     candidates = build_candidates(state.get("nodes") or {}, checker)
     ranking = weighted_majority(candidates, checker)
     total = sum(w for _, w in ranking)
-    answer, confidence = (ranking[0][0], ranking[0][1] / total if total else 0.0) if ranking else (None, 0.0)
+    answer, confidence = (
+        (ranking[0][0], ranking[0][1] / total if total else 0.0) if ranking else (None, 0.0)
+    )
     stop_reason = state.get("stop_reason") or ("backend_dead" if _has_fatal(state) else "budget")
     if not candidates and stop_reason in ("budget", "early_stop"):
         # The whole budget ran but nothing usable came out: say so, invent no answer.
@@ -803,10 +814,14 @@ def build_graph(
     action_names = list(ACTION_NODE_NAMES.values())
     builder.add_edge(START, "init")
     builder.add_edge("init", "select")
-    builder.add_conditional_edges("select", _route_expansions, [*action_names, "backprop", "collect"])
+    builder.add_conditional_edges(
+        "select", _route_expansions, [*action_names, "backprop", "collect"]
+    )
     for node in action_names:
         builder.add_edge(node, "advance")
-    builder.add_conditional_edges("advance", _route_expansions, [*action_names, "backprop", "collect"])
+    builder.add_conditional_edges(
+        "advance", _route_expansions, [*action_names, "backprop", "collect"]
+    )
     builder.add_conditional_edges("backprop", _route_after_backprop, ["select", "collect"])
     if discriminator is not None:
         from langchain_rstar.verify import build_verify_graph

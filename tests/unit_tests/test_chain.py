@@ -193,7 +193,9 @@ def test_chat_model_and_model_without_n_are_supported() -> None:
 
 
 def test_with_overrides_rebuilds_samplers_and_validates() -> None:
-    chain = RStarChain(generator=apples_llm(), discriminator=True, config=RStarConfig(num_rollouts=2))
+    chain = RStarChain(
+        generator=apples_llm(), discriminator=True, config=RStarConfig(num_rollouts=2)
+    )
     other = chain.with_overrides(num_rollouts=3, max_retries=0, call_timeout=5.0, dead_after=2)
     assert other.config.num_rollouts == 3 and chain.config.num_rollouts == 2
     assert other._gen_sampler.max_retries == 0 and other._gen_sampler.call_timeout == 5.0
