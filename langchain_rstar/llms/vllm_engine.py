@@ -277,6 +277,11 @@ class VLLMEngine(BaseLLM):
         if self.kv_cache_space_gb and not os.environ.get("VLLM_CPU_KVCACHE_SPACE") and _on_cpu():
             gib = max(1, int(-(-float(self.kv_cache_space_gb) // 1)))
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(gib)
+        if _on_cpu() and "VLLM_USE_AOT_COMPILE" not in os.environ:
+            # vLLM 0.32 on CPU cannot reload its own AOT-compiled artifacts ("'function'
+            # object has no attribute 'finalize_loading'") and recompiles at every start;
+            # without AOT, torch inductor's cache makes later starts ~2.5x faster.
+            os.environ["VLLM_USE_AOT_COMPILE"] = "0"
         from vllm import LLM
 
         logger.info("Starting vLLM engine on %s", model)
@@ -381,20 +386,24 @@ class VLLMEngine(BaseLLM):
 
     def _submit(
         self, prompts: list[str], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[Future[list[Any]], list[str]]:
+    ) -> tuple[Future[list[Any]], list[str], int]:
         opts = sampling_options(
             self._default_options(), kwargs, extra_allowed=EXTRA_SAMPLING_KWARGS
         )
         stops = merge_stop(self.stop, stop)
+        n = opts["n"]
+        if opts["temperature"] == 0.0 and n > 1:
+            # vLLM refuses n > 1 for greedy decoding: decode once, copy the result.
+            opts = dict(opts, n=1)
         sp = self._make_sampling_params(opts, stops)
         worker = self._ensure_worker()
-        return worker.submit(prompts, [sp] * len(prompts)), stops
+        return worker.submit(prompts, [sp] * len(prompts)), stops, n
 
     def _make_sampling_params(self, opts: dict[str, Any], stops: list[str]) -> Any:
         """Build the per-prompt ``SamplingParams`` (overridable, e.g. in tests)."""
         return build_sampling_params(opts, stops)
 
-    def _to_result(self, outputs: list[Any], stops: list[str]) -> LLMResult:
+    def _to_result(self, outputs: list[Any], stops: list[str], n: int = 1) -> LLMResult:
         generations: list[list[Generation]] = []
         prompt_tokens = completion_tokens = 0
         cached: int | None = None
@@ -415,6 +424,8 @@ class VLLMEngine(BaseLLM):
                 if o.cumulative_logprob is not None:
                     info["cumulative_logprob"] = o.cumulative_logprob
                 gens.append(Generation(text=text, generation_info=info))
+            while gens and len(gens) < n:  # greedy n > 1: identical copies
+                gens.append(Generation(text=gens[0].text, generation_info=gens[0].generation_info))
             generations.append(gens)
         return LLMResult(
             generations=generations,
@@ -433,8 +444,8 @@ class VLLMEngine(BaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        future, stops = self._submit(prompts, stop, kwargs)
-        return self._to_result(future.result(), stops)
+        future, stops, n = self._submit(prompts, stop, kwargs)
+        return self._to_result(future.result(), stops, n)
 
     async def _agenerate(
         self,
@@ -443,6 +454,6 @@ class VLLMEngine(BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        future, stops = self._submit(prompts, stop, kwargs)
+        future, stops, n = self._submit(prompts, stop, kwargs)
         outputs = await asyncio.wrap_future(future)
-        return self._to_result(outputs, stops)
+        return self._to_result(outputs, stops, n)

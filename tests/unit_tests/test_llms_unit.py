@@ -412,6 +412,9 @@ def test_vllm_engine_returns_all_samples_and_usage() -> None:
         assert (sp["n"], sp["top_k"], sp["seed"], sp["stop"]) == (3, 40, 1, ["STOP"])
         with pytest.raises(TypeError):
             llm.generate(["x"], not_a_sampling_arg=1)
+        greedy = llm.generate(["g"], n=3, temperature=0)
+        assert [g.text for g in greedy.generations[0]] == ["g|0 "] * 3
+        assert llm._engine.calls[-1][1][0]["n"] == 1  # vLLM forbids greedy n > 1
     with pytest.raises(RuntimeError):
         llm.generate(["again"])
 

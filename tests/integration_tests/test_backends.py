@@ -1,0 +1,152 @@
+"""Integration tests of VLLMEngine and TransformersLLM on the real embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+COUNT = "Count: 1, 2, 3, 4, 5, 6,"
+QUESTION = "Question: Tom has 3 apples and buys 4 more. How many apples does he have?\nAnswer:"
+
+
+# --------------------------------------------------------------------------- vLLM engine
+
+
+def test_vllm_returns_all_n_samples(vllm_engine: Any) -> None:
+    res = vllm_engine.generate([QUESTION, COUNT], n=4, temperature=1.0, top_k=40, max_tokens=12)
+    assert [len(g) for g in res.generations] == [4, 4]
+    assert all(isinstance(g.text, str) for gens in res.generations for g in gens)
+    texts = [g.text for g in res.generations[0]]
+    assert len(set(texts)) > 1, texts  # 4 independent samples at temperature 1
+    usage = res.llm_output["token_usage"]
+    prompt_ids = vllm_engine.engine.get_tokenizer()
+    expected_prompt = sum(len(prompt_ids(p)["input_ids"]) for p in (QUESTION, COUNT))
+    assert usage["prompt_tokens"] == expected_prompt  # once per prompt, not per sample
+    assert 8 <= usage["completion_tokens"] <= 8 * 12
+    assert "cached_prompt_tokens" in usage
+    assert res.llm_output["model_name"] == vllm_engine.model_name
+
+
+def test_vllm_stop_strings(vllm_engine: Any) -> None:
+    res = vllm_engine.generate([COUNT], stop=[","], n=3, temperature=0.3, max_tokens=24)
+    gens = res.generations[0]
+    assert len(gens) == 3
+    for g in gens:
+        assert "," not in g.text
+    assert any(g.generation_info["finish_reason"] == "stop" for g in gens)
+    # The instance-level default stop list is merged with the per-call one.
+    greedy = vllm_engine.invoke(COUNT, temperature=0, max_tokens=24, stop=[" 9"])
+    assert " 9" not in greedy
+
+
+def test_vllm_greedy_and_seeds(vllm_engine: Any) -> None:
+    a = vllm_engine.generate([QUESTION], n=2, temperature=0, max_tokens=16).generations[0]
+    assert a[0].text == a[1].text
+    s1 = vllm_engine.generate([QUESTION], n=3, seed=123, temperature=1.0, max_tokens=16)
+    s2 = vllm_engine.generate([QUESTION], n=3, seed=123, temperature=1.0, max_tokens=16)
+    s3 = vllm_engine.generate([QUESTION], n=3, seed=999, temperature=1.0, max_tokens=16)
+    t1 = [g.text for g in s1.generations[0]]
+    assert t1 == [g.text for g in s2.generations[0]]
+    assert t1 != [g.text for g in s3.generations[0]]
+
+
+def test_vllm_prefix_cache_reported(vllm_engine: Any) -> None:
+    shared = "Here is a long shared few-shot preamble. " * 40
+    vllm_engine.generate([shared + "Q1:"], temperature=0, max_tokens=2)
+    res = vllm_engine.generate([shared + "Q2:"], temperature=0, max_tokens=2)
+    assert res.llm_output["token_usage"]["cached_prompt_tokens"] > 0
+
+
+def test_vllm_coalesces_concurrent_threads(vllm_engine: Any) -> None:
+    vllm_engine.reset_stats()
+    results: dict[int, Any] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def call(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = vllm_engine.generate(
+                [f"Question: What is {i} + {i}?\nAnswer:"], n=2, max_tokens=8, seed=i
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sorted(results) == list(range(8))
+    assert all(len(r.generations[0]) == 2 for r in results.values())
+    stats = vllm_engine.stats
+    assert stats["requests"] == 8
+    assert stats["prompts"] == 8
+    assert stats["batches"] < 8, stats
+    assert stats["max_batch_requests"] >= 2
+
+
+def test_vllm_async_path(vllm_engine: Any) -> None:
+    vllm_engine.reset_stats()
+
+    async def run() -> list[Any]:
+        return await asyncio.gather(
+            *(vllm_engine.agenerate([f"{i} + 1 ="], n=2, max_tokens=6) for i in range(5))
+        )
+
+    outs = asyncio.run(run())
+    assert [len(o.generations[0]) for o in outs] == [2] * 5
+    assert vllm_engine.stats["requests"] == 5
+    assert vllm_engine.stats["batches"] < 5
+
+
+# --------------------------------------------------------------------------- transformers
+
+
+def test_transformers_n_samples_and_usage(transformers_llm: Any) -> None:
+    res = transformers_llm.generate([QUESTION], n=3, temperature=1.0, top_k=40, max_tokens=10)
+    gens = res.generations[0]
+    assert len(gens) == 3
+    usage = res.llm_output["token_usage"]
+    tok = transformers_llm.hf_tokenizer
+    assert usage["prompt_tokens"] == len(tok(QUESTION)["input_ids"])
+    assert 3 <= usage["completion_tokens"] <= 30
+
+
+def test_transformers_stop_strings(transformers_llm: Any) -> None:
+    res = transformers_llm.generate([COUNT], stop=[","], n=2, temperature=0.3, max_tokens=24)
+    for g in res.generations[0]:
+        assert "," not in g.text
+        assert g.generation_info["finish_reason"] == "stop"
+        # Stopped early: far fewer than 24 tokens were generated.
+        assert g.generation_info["completion_tokens"] < 10
+
+
+def test_transformers_batch_of_prompts(transformers_llm: Any) -> None:
+    prompts = [COUNT, QUESTION, "The capital of France is"]
+    batched = transformers_llm.generate(prompts, temperature=0, max_tokens=8)
+    assert [len(g) for g in batched.generations] == [1, 1, 1]
+    single = [transformers_llm.invoke(p, temperature=0, max_tokens=8) for p in prompts]
+    assert [g[0].text for g in batched.generations] == single  # left padding is harmless
+    seeded = [
+        transformers_llm.generate([QUESTION], n=2, seed=5, temperature=1.0, max_tokens=8)
+        for _ in range(2)
+    ]
+    assert [g.text for g in seeded[0].generations[0]] == [g.text for g in seeded[1].generations[0]]
+
+
+# --------------------------------------------------------------------------- both
+
+
+def test_backends_agree_greedily(vllm_engine: Any, transformers_llm: Any) -> None:
+    """Same folder, same tokenizer (BOS), float32: the greedy continuations match."""
+    for prompt in (COUNT, QUESTION):
+        a = vllm_engine.invoke(prompt, temperature=0, max_tokens=8)
+        b = transformers_llm.invoke(prompt, temperature=0, max_tokens=8)
+        assert a == b, (prompt, a, b)
