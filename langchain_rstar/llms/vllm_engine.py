@@ -209,6 +209,7 @@ class VLLMEngine(BaseLLM):
     _start_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _resolved_model: str | None = PrivateAttr(default=None)
     _closed: bool = PrivateAttr(default=False)
+    _warned_seed: bool = PrivateAttr(default=False)
 
     # ------------------------------------------------------------------ LangChain plumbing
 
@@ -400,7 +401,18 @@ class VLLMEngine(BaseLLM):
         return worker.submit(prompts, [sp] * len(prompts)), stops, n
 
     def _make_sampling_params(self, opts: dict[str, Any], stops: list[str]) -> Any:
-        """Build the per-prompt ``SamplingParams`` (overridable, e.g. in tests)."""
+        """Build the per-prompt ``SamplingParams`` (overridable, e.g. in tests).
+
+        On CPU the per-request ``seed`` is dropped: vLLM 0.32's CPU worker kills the engine
+        ("CPU Generator does not use offset") when a seeded request is split by chunked
+        prefill, which happens as soon as a coalesced batch holds more prompt tokens than
+        ``max_num_batched_tokens``. Sampling there is seeded by the engine's own seed.
+        """
+        if opts.get("seed") is not None and _on_cpu():
+            if not self._warned_seed:
+                logger.info("per-request seeds are ignored on vLLM CPU (engine seed is used)")
+                self._warned_seed = True
+            opts = {k: v for k, v in opts.items() if k != "seed"}
         return build_sampling_params(opts, stops)
 
     def _to_result(self, outputs: list[Any], stops: list[str], n: int = 1) -> LLMResult:
