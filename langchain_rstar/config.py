@@ -75,7 +75,19 @@ class RStarConfig(BaseModel):
             "whose top-p is costly (see top_p_is_costly), else 'paper'."
         ),
     )
-    max_tokens: int = Field(256, ge=1, le=32_768, description="Token cap for one step.")
+    max_tokens: int = Field(
+        256, ge=1, le=32_768, description="Token cap for one step (A2 writes all remaining steps)."
+    )
+    max_line_tokens: int | None = Field(
+        128,
+        ge=1,
+        le=32_768,
+        description=(
+            "Token cap for the one-line actions (A1 thought, A3 sub-question and its answers, "
+            "A4, A5): a line that runs longer is degenerate and would only hold its batch "
+            "back. None: max_tokens. Never above max_tokens."
+        ),
+    )
     seed: int | None = Field(0, description="Seed for tree decisions and sampling.")
 
     # --- mutual verification (discriminator) ---------------------------------------------
@@ -164,6 +176,13 @@ class RStarConfig(BaseModel):
             out["top_p"] = self.top_p
         if self.min_p is not None and self.min_p > 0:
             out["min_p"] = self.min_p
+        return out
+
+    def line_sampling_kwargs(self) -> dict[str, Any]:
+        """:meth:`sampling_kwargs` for one-line actions (``max_line_tokens`` cap)."""
+        out = self.sampling_kwargs()
+        if self.max_line_tokens is not None:
+            out["max_tokens"] = min(self.max_tokens, self.max_line_tokens)
         return out
 
     def for_backend(self, llm: Any) -> RStarConfig:

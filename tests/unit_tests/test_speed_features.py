@@ -480,3 +480,50 @@ def test_sampling_presets_and_backend_resolution() -> None:
     assert costly.calls and all("top_p" not in kw for _, kw in costly.calls)
     RStarChain(generator=llm, config=RStarConfig(num_rollouts=2, **SMALL)).invoke(QUESTION)
     assert llm.calls and all(kw["top_p"] == 0.95 for _, kw in llm.calls)
+
+
+# --------------------------------------------------------------------------------------
+# Usage accounting
+# --------------------------------------------------------------------------------------
+class CachingScriptedLLM(ScriptedLLM):
+    """Scripted model that reports prefix-cache hits like vLLM (half of each prompt)."""
+
+    def _result(self, prompts: list[str], stop: Any, kwargs: dict[str, Any]) -> Any:
+        result = super()._result(prompts, stop, kwargs)
+        usage = result.llm_output["token_usage"]
+        usage["cached_prompt_tokens"] = usage["prompt_tokens"] // 2
+        return result
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_usage_counts_what_the_model_was_asked(batch: int) -> None:
+    llm = CachingScriptedLLM(responder=varied, latency=0.01)
+    cfg = RStarConfig(num_rollouts=8, rollout_batch=batch, **SMALL)
+    result = RStarChain(generator=llm, config=cfg).invoke(QUESTION)
+    u = result.usage
+    assert u.llm_calls == len(llm.calls) and u.batches == len(llm.calls)
+    assert u.prompts == sum(len(p) for p, _ in llm.calls)
+    assert u.samples == sum(len(p) * kw["n"] for p, kw in llm.calls)
+    words = sum(len(p.split()) for prompts, _ in llm.calls for p in prompts)
+    assert u.prompt_tokens == words
+    assert u.cached_prompt_tokens == sum(
+        sum(len(p.split()) for p in prompts) // 2 for prompts, _ in llm.calls
+    )
+    assert u.completion_tokens > 0 and not u.tokens_estimated
+    assert u.rollouts == 8 and u.nodes == len(result.tree)
+    # wall time splits into time inside model calls (their union) and framework time
+    assert u.model_seconds > 0.01 and u.framework_seconds >= 0
+    assert u.model_seconds + u.framework_seconds == pytest.approx(u.wall_seconds)
+    assert u.model_seconds <= u.wall_seconds
+
+
+def test_one_line_actions_get_the_line_token_cap() -> None:
+    llm = varied_llm()
+    RStarChain(generator=llm, config=RStarConfig(num_rollouts=4, **SMALL)).invoke(QUESTION)
+    caps: dict[str, set[int]] = {"A2": set(), "line": set()}
+    for prompts, kw in llm.calls:
+        direct = bool(re.search(r"Step \d+:$", prompts[0])) and kw["n"] == SMALL["num_votes"]
+        caps["A2" if direct else "line"].add(kw["max_tokens"])
+    assert caps == {"A2": {256}, "line": {128}}
+    assert RStarConfig(max_line_tokens=None).line_sampling_kwargs()["max_tokens"] == 256
+    assert RStarConfig(max_tokens=64).line_sampling_kwargs()["max_tokens"] == 64
