@@ -56,33 +56,9 @@ def scripted_llm() -> Any:
     answer says 12, deeper trajectories reach 10. Its answers to other questions mean
     nothing.
     """
-    from langchain_rstar.testing import ScriptedLLM
+    from langchain_rstar.testing import apples_llm
 
-    right = " Ann has 3 * 4 = 12 apples.\nStep 2: 12 - 2 = 10 apples are left. The answer is 10."
-    return ScriptedLLM(
-        rules=[
-            (r"12 apples\.\nStep 2:$", [" 12 - 2 = 10 apples are left. The answer is 10."]),
-            (
-                r"Sub-question 2: Now we can answer[^\n]*\nAnswer 2:$",
-                [" 12 - 2 = 10. The answer is 10."],
-            ),
-            (r"Answer 1:( Let's work it out step by step\.)?$", [" 3 * 4 = 12. The answer is 12."]),
-            (r"Sub-question 1:$", [" How many apples are in the bags?"]),
-            (r"Sub-question 2:$", [" Now we can answer the question: How many apples are left?"]),
-            (
-                r"Rephrased question:$",
-                [
-                    " Condition 1: Ann has 3 bags. Condition 2: Each bag holds 4 apples. "
-                    "Condition 3: She eats 2 apples. Question: How many apples are left?"
-                ],
-            ),
-            (
-                r"Step \d+:$",
-                [" 3 * 4 = 12 apples. The answer is 12.", right, " 3 + 4 = 7. The answer is 7."],
-            ),
-        ],
-        default=[" The answer is 12."],
-    )
+    return apples_llm()
 
 
 def build_llm(args: argparse.Namespace) -> tuple[Any, str]:

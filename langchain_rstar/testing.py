@@ -22,7 +22,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_rstar._sampling import truncate_at_stop
 
-__all__ = ["ScriptedLLM", "prompt_tail"]
+__all__ = ["APPLES_QUESTION", "ScriptedLLM", "apples_llm", "prompt_tail"]
 
 
 def prompt_tail(prompt: str) -> str:
@@ -127,3 +127,52 @@ class ScriptedLLM(BaseLLM):
         if self.latency:
             await asyncio.sleep(self.latency)
         return self._result(prompts, stop, kwargs)
+
+
+#: The question :func:`apples_llm` is scripted for (its right answer is 10).
+APPLES_QUESTION = (
+    "Ann has 3 bags with 4 apples in each bag. She eats 2 apples. How many apples are left?"
+)
+
+
+def apples_llm(**kwargs: Any) -> ScriptedLLM:
+    """A scripted model for :data:`APPLES_QUESTION`, for demos, examples and tests.
+
+    Its first sample, and the root's direct-answer majority, say 12 (wrong); deeper
+    trajectories (a thought then the answer, or sub-questions) reach 10 with full
+    agreement, so only search and voting find the right answer. Its answers to other
+    questions mean nothing.
+
+    Args:
+        **kwargs: further :class:`ScriptedLLM` fields (e.g. ``latency``).
+    """
+    right = " Ann has 3 * 4 = 12 apples.\nStep 2: 12 - 2 = 10 apples are left. The answer is 10."
+    return ScriptedLLM(
+        rules=[
+            (r"12 apples\.\nStep 2:$", [" 12 - 2 = 10 apples are left. The answer is 10."]),
+            (
+                r"Sub-question 2: Now we can answer[^\n]*\nAnswer 2:$",
+                [" 12 - 2 = 10. The answer is 10."],
+            ),
+            (r"Answer 1:( Let's work it out step by step\.)?$", [" 3 * 4 = 12. The answer is 12."]),
+            (r"Sub-question 1:$", [" How many apples are in the bags?"]),
+            (r"Sub-question 2:$", [" Now we can answer the question: How many apples are left?"]),
+            (
+                r"Rephrased question:$",
+                [
+                    " Condition 1: Ann has 3 bags. Condition 2: Each bag holds 4 apples. "
+                    "Condition 3: She eats 2 apples. Question: How many apples are left?"
+                ],
+            ),
+            (
+                r"Step \d+:$",
+                [
+                    " 3 * 4 = 12 apples. The answer is 12.",
+                    right,
+                    " 3 + 4 = 7 apples. The answer is 7.",
+                ],
+            ),
+        ],
+        default=[" The answer is 12."],
+        **kwargs,
+    )
