@@ -517,8 +517,8 @@ class Sampler:
             extra = {k: params[k] for k in ("top_k", "min_p") if params.get(k) is not None}
             if extra:
                 out["extra_body"] = extra
-            if call.seed is not None:
-                out["seed"] = call.seed
+            # No per-request seed: a vLLM CPU server (vLLM 0.32) kills its engine when a
+            # seeded request is split by chunked prefill; start the server with --seed.
             return out
         return {}
 

@@ -131,3 +131,21 @@ def test_server_stop_strings(vllm_server: str, model_dir: Path) -> None:
     assert len(res.generations[0]) == 3
     for g in res.generations[0]:
         assert "," not in g.text
+
+
+def test_search_through_the_server(vllm_server: str, model_dir: Path) -> None:
+    from langchain_rstar import RStarChain, RStarConfig
+
+    llm = _client(vllm_server, model_dir, max_tokens=48)
+    config = RStarConfig(
+        num_rollouts=1, num_votes=3, num_a1_steps=2, num_subquestions=2, max_tokens=48
+    )
+    result = RStarChain(generator=llm, config=config).invoke(
+        "Tom has 3 apples and buys 4 more. How many apples does he have?"
+    )
+    assert result.usage.rollouts == 1 and len(result.tree) > 1
+    assert result.usage.completion_tokens > 0 and not result.usage.tokens_estimated
+    assert not [e for e in result.errors if e.get("fatal")]
+    # n samples per prompt came back from the server (A2 voted over num_votes samples)
+    a2 = result.tree.get("0/A2.0")
+    assert a2 is not None and a2["samples"] == 3
