@@ -192,7 +192,12 @@ class BatchJob(Generic[P, R]):
 
 @dataclass
 class WorkerStats:
-    """Counters of a :class:`CoalescingWorker` (read under its lock via ``snapshot``)."""
+    """Counters of a :class:`CoalescingWorker` (a copy is returned by ``stats``).
+
+    ``batches`` counts engine calls (or, for a continuous-batching worker, admission
+    rounds: groups of requests added to the running engine together); ``steps`` counts
+    engine steps where the worker drives them itself.
+    """
 
     batches: int = 0
     requests: int = 0
@@ -201,6 +206,7 @@ class WorkerStats:
     max_batch_prompts: int = 0
     errors: int = 0
     busy_s: float = 0.0
+    steps: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
         """Return the counters as a plain dict."""
@@ -347,7 +353,22 @@ class CoalescingWorker(Generic[P, R]):
             n_prompts += len(item.prompts)
         return jobs, stop
 
-    def _loop(self) -> None:
+    def _drain_nowait(self) -> tuple[list[BatchJob[P, R]], bool]:
+        """Take whatever is queued right now, without waiting."""
+        jobs: list[BatchJob[P, R]] = []
+        if self._carry is not None:
+            jobs.append(self._carry)
+            self._carry = None
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return jobs, False
+            if item is _STOP:
+                return jobs, True
+            jobs.append(item)
+
+    def _run_init(self) -> None:
         if self._init is not None:
             try:
                 self._init()
@@ -355,13 +376,9 @@ class CoalescingWorker(Generic[P, R]):
                 logger.exception("LLM engine initialisation failed")
                 self._init_error = exc
         self._ready.set()
-        while True:
-            jobs, stop = self._collect()
-            if jobs:
-                self._run(jobs)
-            if stop:
-                break
-        # Closed: fail anything that slipped in (should not happen: submit checks).
+
+    def _fail_leftovers(self) -> None:
+        """After closing: fail anything that slipped in (submit normally prevents it)."""
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -369,6 +386,27 @@ class CoalescingWorker(Generic[P, R]):
                 break
             if item is not _STOP:
                 item.future.set_exception(RuntimeError("the LLM worker is closed"))
+
+    def _record(self, jobs: Sequence[BatchJob[P, R]], busy_s: float = 0.0) -> None:
+        n_prompts = sum(len(j.prompts) for j in jobs)
+        with self._lock:
+            s = self._stats
+            s.batches += 1
+            s.requests += len(jobs)
+            s.prompts += n_prompts
+            s.max_batch_requests = max(s.max_batch_requests, len(jobs))
+            s.max_batch_prompts = max(s.max_batch_prompts, n_prompts)
+            s.busy_s += busy_s
+
+    def _loop(self) -> None:
+        self._run_init()
+        while True:
+            jobs, stop = self._collect()
+            if jobs:
+                self._run(jobs)
+            if stop:
+                break
+        self._fail_leftovers()
 
     def _run(self, jobs: list[BatchJob[P, R]]) -> None:
         jobs = [j for j in jobs if j.future.set_running_or_notify_cancel()]
@@ -395,15 +433,7 @@ class CoalescingWorker(Generic[P, R]):
                 j.future.set_exception(exc)
             return
         finally:
-            dt = time.perf_counter() - t0
-            with self._lock:
-                s = self._stats
-                s.batches += 1
-                s.requests += len(jobs)
-                s.prompts += len(prompts)
-                s.max_batch_requests = max(s.max_batch_requests, len(jobs))
-                s.max_batch_prompts = max(s.max_batch_prompts, len(prompts))
-                s.busy_s += dt
+            self._record(jobs, time.perf_counter() - t0)
         i = 0
         for j in jobs:
             k = len(j.prompts)

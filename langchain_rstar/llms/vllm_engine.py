@@ -23,6 +23,8 @@ import asyncio
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from langchain_core.callbacks import (
@@ -34,6 +36,7 @@ from langchain_core.outputs import Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_rstar.llms._common import (
+    BatchJob,
     CoalescingWorker,
     make_llm_output,
     merge_stop,
@@ -44,7 +47,13 @@ from langchain_rstar.llms._common import (
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-__all__ = ["VLLMEngine", "build_sampling_params", "EXTRA_SAMPLING_KWARGS"]
+__all__ = [
+    "EXTRA_SAMPLING_KWARGS",
+    "ContinuousBatchingWorker",
+    "VLLMEngine",
+    "build_sampling_params",
+    "supports_continuous",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +115,132 @@ def build_sampling_params(
         if opts.get(key) is not None:
             kw[key] = opts[key]
     return sampling_params_cls(**kw)
+
+
+class ContinuousBatchingWorker(CoalescingWorker[Any, Any]):
+    """A worker that drives ``vllm.LLM``'s engine step by step (continuous batching).
+
+    Like :class:`CoalescingWorker` it owns the engine in one thread and gathers queued
+    requests, but instead of one blocking ``LLM.generate`` per batch it adds requests
+    to the running engine and calls ``llm_engine.step()`` itself, so a request that
+    arrives while others are decoding joins them at the next step instead of waiting
+    for the whole batch to finish. Each caller's future resolves as soon as all of its
+    prompts are finished.
+
+    It uses ``LLM._add_completion_requests`` and ``LLM.llm_engine.step`` (what
+    ``LLM.generate`` itself runs; private in vLLM 0.32). :func:`supports_continuous`
+    checks that they exist.
+
+    Args:
+        get_llm: Returns the ``vllm.LLM`` (after ``init`` ran).
+        **kwargs: See :class:`CoalescingWorker` (``max_batch_prompts`` is ignored: vLLM's
+            scheduler admits requests itself).
+    """
+
+    def __init__(self, get_llm: Callable[[], Any], **kwargs: Any) -> None:
+        self._get_llm = get_llm
+        kwargs.pop("max_batch_prompts", None)
+        super().__init__(self._no_batch, **kwargs)
+
+    @staticmethod
+    def _no_batch(prompts: list[Any], payloads: list[Any]) -> list[Any]:  # pragma: no cover
+        raise RuntimeError("ContinuousBatchingWorker does not run whole batches")
+
+    def _loop(self) -> None:
+        self._run_init()
+        pending: dict[str, tuple[_JobState, int]] = {}
+        stop = False
+        while True:
+            if pending:
+                jobs, stop_now = self._drain_nowait()
+            elif stop:
+                break
+            else:
+                jobs, stop_now = self._collect()
+            stop = stop or stop_now
+            jobs = [j for j in jobs if j.future.set_running_or_notify_cancel()]
+            if jobs:
+                self._admit(jobs, pending)
+            if pending:
+                self._step(pending)
+        self._fail_leftovers()
+
+    def _admit(self, jobs: list[BatchJob[Any, Any]], pending: dict[str, Any]) -> None:
+        self._record(jobs)
+        if self._init_error is not None:
+            err = RuntimeError("LLM engine failed to start")
+            err.__cause__ = self._init_error
+            for job in jobs:
+                job.future.set_exception(err)
+            with self._lock:
+                self._stats.errors += 1
+            return
+        llm = self._get_llm()
+        for job in jobs:
+            state = _JobState(job)
+            try:
+                ids = llm._add_completion_requests(
+                    prompts=job.prompts, params=job.payloads, use_tqdm=False
+                )
+            except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
+                with self._lock:
+                    self._stats.errors += 1
+                job.future.set_exception(exc)
+                continue
+            for i, rid in enumerate(ids):
+                # vLLM appends "-<8 random chars>" to the external id ("<counter>");
+                # RequestOutput.request_id carries the external id.
+                pending[str(rid).split("-", 1)[0]] = (state, i)
+
+    def _step(self, pending: dict[str, tuple[_JobState, int]]) -> None:
+        llm = self._get_llm()
+        t0 = time.perf_counter()
+        try:
+            outs = llm.llm_engine.step()
+        except BaseException as exc:  # noqa: BLE001 - the engine is unusable: fail all
+            logger.exception("vLLM engine step failed")
+            states = {id(st): st for st, _ in pending.values()}
+            pending.clear()
+            with self._lock:
+                self._stats.errors += 1
+            for st in states.values():
+                if not st.job.future.done():
+                    st.job.future.set_exception(exc)
+            return
+        finally:
+            with self._lock:
+                self._stats.steps += 1
+                self._stats.busy_s += time.perf_counter() - t0
+        for out in outs:
+            if not getattr(out, "finished", False):
+                continue
+            entry = pending.pop(str(out.request_id), None)
+            if entry is None:
+                continue
+            state, i = entry
+            state.results[i] = out
+            state.remaining -= 1
+            if state.remaining == 0 and not state.job.future.done():
+                state.job.future.set_result(list(state.results))
+
+
+class _JobState:
+    """Results collected so far for one job of a :class:`ContinuousBatchingWorker`."""
+
+    __slots__ = ("job", "remaining", "results")
+
+    def __init__(self, job: BatchJob[Any, Any]) -> None:
+        self.job = job
+        self.results: list[Any] = [None] * len(job.prompts)
+        self.remaining = len(job.prompts)
+
+
+def supports_continuous(llm: Any) -> bool:
+    """Whether a ``vllm.LLM`` offers what :class:`ContinuousBatchingWorker` drives."""
+    engine = getattr(llm, "llm_engine", None)
+    return callable(getattr(llm, "_add_completion_requests", None)) and callable(
+        getattr(engine, "step", None)
+    )
 
 
 def _on_cpu() -> bool:
@@ -175,6 +310,11 @@ class VLLMEngine(BaseLLM):
         batch_wait_ms: After the first queued request, keep collecting others this long
             before running a batch (the batch also waits for a running one to finish).
         max_batch_prompts: Cap on prompts per engine call (None: unbounded).
+        continuous_batching: Drive the engine step by step
+            (:class:`ContinuousBatchingWorker`): requests arriving while a batch decodes
+            join it at the next step instead of waiting for the whole batch. Off: every
+            batch is one ``LLM.generate`` call (requests arriving meanwhile form the
+            next batch).
     """
 
     accepts_sampling_kwargs: ClassVar[bool] = True
@@ -203,6 +343,7 @@ class VLLMEngine(BaseLLM):
 
     batch_wait_ms: float = 5.0
     max_batch_prompts: int | None = None
+    continuous_batching: bool = False
 
     _engine: Any = PrivateAttr(default=None)
     _worker: CoalescingWorker[Any, Any] | None = PrivateAttr(default=None)
@@ -288,6 +429,15 @@ class VLLMEngine(BaseLLM):
         logger.info("Starting vLLM engine on %s", model)
         self._engine = LLM(**self._engine_args(model))
 
+    def _create_continuous(self) -> None:
+        """Build the engine for the continuous-batching worker (checks vLLM's API)."""
+        self._create_engine()
+        if not supports_continuous(self._engine):
+            raise RuntimeError(
+                "this vLLM version lacks LLM._add_completion_requests / llm_engine.step: "
+                "use VLLMEngine(continuous_batching=False)"
+            )
+
     def _run_batch(self, prompts: list[str], params: list[Any]) -> list[Any]:
         """Run one engine call (worker thread only)."""
         return list(self._engine.generate(prompts, sampling_params=params, use_tqdm=False))
@@ -300,14 +450,20 @@ class VLLMEngine(BaseLLM):
             if self._closed:
                 raise RuntimeError("this VLLMEngine was closed")
             if self._worker is None:
-                self._worker = CoalescingWorker(
-                    self._run_batch,
-                    init=self._create_engine,
-                    max_wait_s=self.batch_wait_ms / 1000.0,
-                    idle_wait_s=min(self.batch_wait_ms / 1000.0, 0.002),
-                    max_batch_prompts=self.max_batch_prompts,
-                    name="rstar-vllm-worker",
-                )
+                common: dict[str, Any] = {
+                    "max_wait_s": self.batch_wait_ms / 1000.0,
+                    "idle_wait_s": min(self.batch_wait_ms / 1000.0, 0.002),
+                    "max_batch_prompts": self.max_batch_prompts,
+                    "name": "rstar-vllm-worker",
+                }
+                if self.continuous_batching:
+                    self._worker = ContinuousBatchingWorker(
+                        lambda: self._engine, init=self._create_continuous, **common
+                    )
+                else:
+                    self._worker = CoalescingWorker(
+                        self._run_batch, init=self._create_engine, **common
+                    )
             return self._worker
 
     def start(self, timeout: float | None = None) -> VLLMEngine:

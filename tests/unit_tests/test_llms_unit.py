@@ -423,8 +423,10 @@ def test_vllm_engine_coalesces_threads_and_tasks() -> None:
     with FakeVLLMEngine(model="x", batch_wait_ms=20) as llm:
         llm.start()
         results: dict[int, str] = {}
+        barrier = threading.Barrier(8)
 
         def call(i: int) -> None:
+            barrier.wait()
             results[i] = llm.invoke(f"prompt {i}", temperature=0.1 * i)
 
         threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
@@ -453,7 +455,7 @@ def test_vllm_engine_coalesces_threads_and_tasks() -> None:
 
 
 def test_vllm_engine_start_failure_is_reported() -> None:
-    class Broken(VLLMEngine):
+    class Broken(FakeVLLMEngine):
         def _create_engine(self) -> None:
             raise OSError("cannot load")
 
@@ -495,3 +497,110 @@ def test_transformers_stop_criteria() -> None:
     assert crit(ids, None).tolist() == [True, False]
     ids = torch.cat([ids, torch.tensor([[0], [98]])], dim=1)
     assert crit(ids, None).tolist() == [True, False]  # done rows stay done
+
+
+# --------------------------------------------------------------------------- continuous batching
+
+
+class FakeStepLLM:
+    """Mimics the parts of vllm.LLM that ContinuousBatchingWorker drives."""
+
+    def __init__(self, step_s: float = 0.01) -> None:
+        self.counter = 0
+        self.live: dict[str, list[Any]] = {}  # external id -> [prompt, params, steps_left]
+        self.step_s = step_s
+        self.max_live = 0
+        self.threads: set[str] = set()
+        self.llm_engine = SimpleNamespace(step=self._step)
+
+    def _add_completion_requests(self, prompts, params, use_tqdm=False):  # noqa: ANN001
+        ids = []
+        for p, sp in zip(prompts, params, strict=True):
+            ext = str(self.counter)
+            self.counter += 1
+            self.live[ext] = [p, sp, sp["max_tokens"]]
+            ids.append(f"{ext}-abcd1234")
+        return ids
+
+    def _step(self) -> list[Any]:
+        self.threads.add(threading.current_thread().name)
+        self.max_live = max(self.max_live, len(self.live))
+        time.sleep(self.step_s)
+        outs = []
+        for ext in list(self.live):
+            entry = self.live[ext]
+            entry[2] -= 1
+            if entry[2] <= 0:
+                p, sp, _ = self.live.pop(ext)
+                outs.append(
+                    SimpleNamespace(
+                        request_id=ext,
+                        finished=True,
+                        prompt_token_ids=[1, 2],
+                        num_cached_tokens=0,
+                        outputs=[
+                            SimpleNamespace(
+                                index=j,
+                                text=f"{p}#{j}",
+                                token_ids=[5] * sp["max_tokens"],
+                                finish_reason="length",
+                                stop_reason=None,
+                                cumulative_logprob=None,
+                            )
+                            for j in range(sp["n"])
+                        ],
+                    )
+                )
+            else:
+                outs.append(SimpleNamespace(request_id=ext, finished=False))
+        return outs
+
+
+class FakeContinuousEngine(FakeVLLMEngine):
+    def _create_engine(self) -> None:
+        self._resolved_model = "fake-step-model"
+        self._engine = FakeStepLLM()
+
+
+def test_continuous_batching_joins_running_batch() -> None:
+    with FakeContinuousEngine(model="x", continuous_batching=True, batch_wait_ms=1) as llm:
+        llm.start(timeout=5)
+        done: dict[str, float] = {}
+        t0 = time.perf_counter()
+
+        def call(name: str, tokens: int, delay: float) -> None:
+            time.sleep(delay)
+            res = llm.generate([name], n=2, max_tokens=tokens)
+            assert [g.text for g in res.generations[0]] == [f"{name}#0", f"{name}#1"]
+            assert res.llm_output["token_usage"]["completion_tokens"] == 2 * tokens
+            done[name] = time.perf_counter() - t0
+
+        long = threading.Thread(target=call, args=("long", 60, 0.0))
+        short = threading.Thread(target=call, args=("short", 3, 0.1))
+        long.start()
+        short.start()
+        long.join()
+        short.join()
+        # The short request joined the running batch and finished long before it.
+        assert done["short"] < done["long"] * 0.6, done
+        assert llm._engine.max_live == 2
+        assert llm._engine.threads == {"rstar-vllm-worker"}
+        stats = llm.stats
+        assert stats["requests"] == 2 and stats["batches"] == 2 and stats["steps"] >= 60
+
+        # Concurrent arrivals are still admitted together.
+        llm.reset_stats()
+        threads = [
+            threading.Thread(target=llm.generate, args=([f"p{i}"],), kwargs={"max_tokens": 5})
+            for i in range(8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert llm.stats["requests"] == 8 and llm.stats["batches"] < 8
+
+        async def many() -> list[Any]:
+            return await asyncio.gather(*(llm.agenerate([f"a{i}"], max_tokens=2) for i in range(4)))
+
+        assert [len(o.generations[0]) for o in asyncio.run(many())] == [1] * 4
