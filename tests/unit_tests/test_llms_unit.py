@@ -590,10 +590,13 @@ def test_continuous_batching_joins_running_batch() -> None:
 
         # Concurrent arrivals are still admitted together.
         llm.reset_stats()
-        threads = [
-            threading.Thread(target=llm.generate, args=([f"p{i}"],), kwargs={"max_tokens": 5})
-            for i in range(8)
-        ]
+        barrier = threading.Barrier(8)
+
+        def gen(i: int) -> None:
+            barrier.wait()
+            llm.generate([f"p{i}"], max_tokens=5)
+
+        threads = [threading.Thread(target=gen, args=(i,)) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:
