@@ -159,8 +159,8 @@ def main() -> None:
     parser.add_argument("--kv-gb", type=float, default=4.0, help="vLLM CPU KV cache GiB")
     parser.add_argument(
         "--cases",
-        default="greedy,n,batch,threads",
-        help="comma list of: greedy, n, batch, threads, staggered",
+        default="greedy,n,n_topp,batch,batch_topp,threads",
+        help="comma list of: greedy, n, n_topp, batch, batch_topp, threads, staggered",
     )
     parser.add_argument(
         "--continuous", action="store_true", help="VLLMEngine(continuous_batching=True)"
@@ -215,9 +215,14 @@ def main() -> None:
     cases: list[tuple[str, str, list[str], dict[str, Any]]] = [
         ("greedy", f"1 sequence, greedy, {tok} tokens", [PROMPT], {"temperature": 0}),
         ("n", f"n={args.n} of one prompt, top-k 40", [PROMPT], dict(topk, n=args.n)),
-        ("n", f"n={args.n} of one prompt, top-k 40 + top-p 0.95", [PROMPT], dict(topp, n=args.n)),
+        (
+            "n_topp",
+            f"n={args.n} of one prompt, top-k 40 + top-p 0.95",
+            [PROMPT],
+            dict(topp, n=args.n),
+        ),
         ("batch", f"{args.prompts} prompts in one call, top-k 40", many, topk),
-        ("batch", f"{args.prompts} prompts in one call, top-k 40 + top-p 0.95", many, topp),
+        ("batch_topp", f"{args.prompts} prompts in one call, top-k 40 + top-p 0.95", many, topp),
     ]
     results: list[dict[str, Any]] = []
     for key, label, prompts, kw in cases:

@@ -269,7 +269,7 @@ def convert_gguf(
 
     # Tokenizer: honour the GGUF's add_bos_token (transformers' GGUF loader drops it).
     if add_bos and hasattr(tokenizer, "add_bos_token"):
-        tokenizer.add_bos_token = True
+        tokenizer.add_bos_token = True  # type: ignore[misc]  # has a setter
     tokenizer.padding_side = "left"
     max_len = int(getattr(model.config, "max_position_embeddings", 0) or _GEMMA3_CONTEXT)
     tokenizer.model_max_length = max_len

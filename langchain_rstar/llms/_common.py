@@ -125,7 +125,8 @@ def sampling_options(
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     opts["n"] = n
-    temp = float(opts.get("temperature") if opts.get("temperature") is not None else 1.0)
+    raw_temp = opts.get("temperature")
+    temp = 1.0 if raw_temp is None else float(raw_temp)
     if temp < 0:
         raise ValueError(f"temperature must be >= 0, got {temp}")
     opts["temperature"] = temp

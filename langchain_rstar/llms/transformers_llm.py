@@ -208,7 +208,7 @@ class TransformersLLM(BaseLLM):
                 dtype = getattr(torch, self.torch_dtype)
             tok = AutoTokenizer.from_pretrained(path)
             mdl = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **self.model_kwargs)
-            mdl.to(device)
+            mdl.to(device)  # type: ignore[arg-type]
             mdl.eval()
             self.hf_tokenizer, self.hf_model = tok, mdl
             self._resolved_model, self._device = path, device
