@@ -377,7 +377,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
     ) -> RStarResult:
         result: RStarResult | None = None
-        for event in self._iter(input, run_manager, config):
+        for event in self._iter(input, run_manager, config, progress=False):
             if isinstance(event, RStarResult):
                 result = event
         assert result is not None
@@ -388,6 +388,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         input: RStarInputType,
         run_manager: CallbackManagerForChainRun | None,
         config: RunnableConfig,
+        progress: bool = True,
     ) -> Iterator[RStarProgress | RStarResult]:
         question = validate_question(input, self.config.max_question_chars)
         start = time.time()
@@ -395,14 +396,16 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         state = self._initial_state(question, graph_config)
         values: dict[str, Any] = {}
         try:
-            for mode, chunk in self._graph.stream(
-                state, graph_config, stream_mode=["updates", "values"]
-            ):
+            modes = ["updates", "values"] if progress else ["values"]
+            for mode, chunk in self._graph.stream(state, graph_config, stream_mode=modes):
                 if mode == "values":
                     values = chunk
-                elif "backprop" in chunk:
-                    for fin in (chunk["backprop"] or {}).get("finished", []):
-                        yield self._progress(values, fin["rollout"])
+                else:
+                    for update in chunk.values():
+                        if not isinstance(update, dict):
+                            continue
+                        for fin in update.get("finished") or []:
+                            yield self._progress(values, fin["rollout"])
         finally:
             for sampler in (self._gen_sampler, self._disc_sampler):
                 if sampler is not None:
@@ -414,6 +417,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         input: RStarInputType,
         run_manager: AsyncCallbackManagerForChainRun | None,
         config: RunnableConfig,
+        progress: bool = True,
     ) -> AsyncIterator[RStarProgress | RStarResult]:
         question = validate_question(input, self.config.max_question_chars)
         start = time.time()
@@ -421,14 +425,16 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         state = await self._ainitial_state(question, graph_config)
         values: dict[str, Any] = {}
         try:
-            async for mode, chunk in self._graph.astream(
-                state, graph_config, stream_mode=["updates", "values"]
-            ):
+            modes = ["updates", "values"] if progress else ["values"]
+            async for mode, chunk in self._graph.astream(state, graph_config, stream_mode=modes):
                 if mode == "values":
                     values = chunk
-                elif "backprop" in chunk:
-                    for fin in (chunk["backprop"] or {}).get("finished", []):
-                        yield self._progress(values, fin["rollout"])
+                else:
+                    for update in chunk.values():
+                        if not isinstance(update, dict):
+                            continue
+                        for fin in update.get("finished") or []:
+                            yield self._progress(values, fin["rollout"])
         finally:
             for sampler in (self._gen_sampler, self._disc_sampler):
                 if sampler is not None:
@@ -442,7 +448,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
     ) -> RStarResult:
         result: RStarResult | None = None
-        async for event in self._aiter(input, run_manager, config):
+        async for event in self._aiter(input, run_manager, config, progress=False):
             if isinstance(event, RStarResult):
                 result = event
         assert result is not None

@@ -3,14 +3,17 @@
 Graph shape::
 
     init -> select --Send per (leaf, legal action)--> A1..A5 -> advance --Send--> A1..A5 ...
-                 \\                                            \\-> backprop -> select | collect
-                  \\-> backprop (leaves that need no expansion)
+                 \\                                            \\-> collect (budget spent)
+                  \\-> backprop (a wave that needs no expansion) --Send--> A1..A5 | collect
     collect -> verify (subgraph, when a discriminator is set) -> END
 
 ``select`` picks ``rollout_batch`` leaves by UCT with virtual loss; the conditional edge fans
 out with ``Send`` to the action nodes legal for each leaf; ``advance`` links the new children,
 then continues each rollout's simulation (random child) until it reaches a terminal node or
-another node to expand; ``backprop`` adds each rollout's reward along its path. State is
+another node to expand. When every rollout of the wave is done, ``advance`` adds each
+rollout's reward along its path and selects the next wave in the same step (one superstep
+per expansion level, not three); ``backprop`` does the same for a wave whose rollouts all
+ended on terminal or exhausted leaves without expanding anything. State is
 plain, id-keyed records (see :mod:`langchain_rstar._state`).
 """
 
@@ -445,27 +448,31 @@ def _early_stop(state: RStarState, cfg: RStarConfig) -> bool:
     return lead - runner_up > remaining * _max_new_weight_per_rollout(cfg, nodes)
 
 
+def _select_wave(state: Mapping[str, Any], cfg: RStarConfig) -> dict[str, Any]:
+    """Choose the next wave of rollouts by UCT (or why the search stops)."""
+    if _has_fatal(state):
+        return {"wave": [], "stop_reason": "backend_dead"}
+    hit = _limits(state, cfg)  # type: ignore[arg-type]
+    if hit:
+        return {"wave": [], "stop_reason": "limit", "limits_hit": hit}
+    if _early_stop(state, cfg):  # type: ignore[arg-type]
+        return {"wave": [], "stop_reason": "early_stop"}
+    nodes = state["nodes"]
+    start = state.get("next_rollout", 0)
+    count = min(cfg.rollout_batch, cfg.num_rollouts - start)
+    virtual: dict[str, float] = {}
+    wave: list[RolloutRecord] = []
+    for index in range(start, start + count):
+        rng = mcts.rng_for(cfg.seed, "select", index)
+        path = mcts.select_path(nodes, ROOT_ID, cfg.exploration_weight, rng, virtual)
+        mcts.apply_virtual_loss(virtual, path, cfg.virtual_loss)
+        wave.append(_rollout_status(nodes, index, path, cfg))
+    return {"wave": wave}
+
+
 def _make_select() -> Any:
     def select(state: RStarState) -> dict[str, Any]:
-        cfg = config_from_state(state.get("config"))
-        if _has_fatal(state):
-            return {"wave": [], "stop_reason": "backend_dead"}
-        hit = _limits(state, cfg)
-        if hit:
-            return {"wave": [], "stop_reason": "limit", "limits_hit": hit}
-        if _early_stop(state, cfg):
-            return {"wave": [], "stop_reason": "early_stop"}
-        nodes = state["nodes"]
-        start = state.get("next_rollout", 0)
-        count = min(cfg.rollout_batch, cfg.num_rollouts - start)
-        virtual: dict[str, float] = {}
-        wave: list[RolloutRecord] = []
-        for index in range(start, start + count):
-            rng = mcts.rng_for(cfg.seed, "select", index)
-            path = mcts.select_path(nodes, ROOT_ID, cfg.exploration_weight, rng, virtual)
-            mcts.apply_virtual_loss(virtual, path, cfg.virtual_loss)
-            wave.append(_rollout_status(nodes, index, path, cfg))
-        return {"wave": wave}
+        return _select_wave(state, config_from_state(state.get("config")))
 
     return select
 
@@ -518,7 +525,7 @@ def _route_expansions(state: RStarState) -> list[Send] | str:
     return sends or "backprop"
 
 
-def _advance(state: RStarState) -> dict[str, Any]:
+def _advance(state: RStarState, config: RunnableConfig) -> dict[str, Any]:
     cfg = config_from_state(state.get("config"))
     nodes = state["nodes"]
     wave = state.get("wave") or []
@@ -567,14 +574,22 @@ def _advance(state: RStarState) -> dict[str, Any]:
         new_wave.append(
             {"index": rollout["index"], "path": path, "status": status, "reward": reward}
         )
-    return {"nodes": updates, "wave": new_wave}
+    if fatal or any(r["status"] != "done" for r in new_wave):
+        return {"nodes": updates, "wave": new_wave}
+    # The whole wave is done: backpropagate it and select the next one in this same step
+    # (one superstep per expansion level instead of three).
+    out = _finish_wave(state, view, new_wave, cfg, config)
+    for node_id, fields in out["nodes"].items():
+        updates.setdefault(node_id, {}).update(fields)
+    out["nodes"] = updates
+    return out
 
 
 def _rollout_output(journey: Mapping[str, Any]) -> dict[str, Any]:
     return {"answer": journey.get("answer"), "reward": journey.get("reward")}
 
 
-#: One traced run per finished rollout (name ``rollout``), emitted by ``backprop``.
+#: One traced run per finished rollout (name ``rollout``), emitted where its wave ends.
 _ROLLOUT_RUN = RunnableLambda(_rollout_output, name="rollout")
 
 
@@ -615,18 +630,28 @@ def _trace_rollout(
     )
 
 
-def _backprop(state: RStarState, config: RunnableConfig) -> dict[str, Any]:
-    nodes: dict[str, NodeRecord] = dict(state["nodes"])
-    wave = sorted(state.get("wave") or [], key=lambda r: r["index"])
+def _finish_wave(
+    state: Mapping[str, Any],
+    nodes: Mapping[str, NodeRecord],
+    wave: list[RolloutRecord],
+    cfg: RStarConfig,
+    config: RunnableConfig | None,
+) -> dict[str, Any]:
+    """Backpropagate a finished wave over ``nodes`` and select the next wave.
+
+    Returns the state update: node deltas, the finished rollouts, the new ``next_rollout``
+    and the next ``wave`` (empty, with a ``stop_reason`` where the search stops).
+    """
+    merged: dict[str, NodeRecord] = dict(nodes)
     updates: dict[str, dict[str, Any]] = {}
     finished: list[dict[str, Any]] = []
-    done = [r for r in wave if r["status"] == "done"]
+    done = sorted((r for r in wave if r["status"] == "done"), key=lambda r: r["index"])
     for rollout in done:
-        delta = mcts.backpropagate(nodes, rollout["path"], rollout["reward"])
-        nodes = merge_nodes(nodes, delta)
+        delta = mcts.backpropagate(merged, rollout["path"], rollout["reward"])
+        merged = merge_nodes(merged, delta)
         for node_id, fields in delta.items():
             updates.setdefault(node_id, {}).update(fields)
-        leaf = nodes[rollout["path"][-1]]
+        leaf = merged[rollout["path"][-1]]
         finished.append(
             {
                 "rollout": rollout["index"],
@@ -635,21 +660,25 @@ def _backprop(state: RStarState, config: RunnableConfig) -> dict[str, Any]:
                 "answer": leaf.get("answer") if leaf.get("terminal") else None,
             }
         )
-        _trace_rollout(nodes, finished[-1], config)
-    return {
+        _trace_rollout(merged, finished[-1], config)
+    next_rollout = state.get("next_rollout", 0) + len(wave)
+    out: dict[str, Any] = {
         "nodes": updates,
         "wave": [],
-        "next_rollout": state.get("next_rollout", 0) + len(wave),
+        "next_rollout": next_rollout,
         "finished": finished,
         "usage": {"rollouts": float(len(done))},
     }
+    if not _has_fatal(state) and next_rollout < cfg.num_rollouts:
+        view = {**state, "nodes": merged, "next_rollout": next_rollout}
+        out.update(_select_wave(view, cfg))
+    return out
 
 
-def _route_after_backprop(state: RStarState) -> str:
+def _backprop(state: RStarState, config: RunnableConfig) -> dict[str, Any]:
+    """Backpropagate a wave that needed no expansion and select the next one."""
     cfg = config_from_state(state.get("config"))
-    if _has_fatal(state) or state.get("next_rollout", 0) >= cfg.num_rollouts:
-        return "collect"
-    return "select"
+    return _finish_wave(state, state["nodes"], list(state.get("wave") or []), cfg, config)
 
 
 # --------------------------------------------------------------------------------------
@@ -822,7 +851,9 @@ def build_graph(
     builder.add_conditional_edges(
         "advance", _route_expansions, [*action_names, "backprop", "collect"]
     )
-    builder.add_conditional_edges("backprop", _route_after_backprop, ["select", "collect"])
+    builder.add_conditional_edges(
+        "backprop", _route_expansions, [*action_names, "backprop", "collect"]
+    )
     if discriminator is not None:
         from langchain_rstar.verify import build_verify_graph
 
