@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,7 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
         llm = default_llm(backend=backend, model=model)  # type: ignore[arg-type]
     except (ImportError, ValueError, OSError) as exc:
         raise CLIError(f"cannot load the model ({backend}): {exc}") from exc
+    _OPENED.append(llm)
     name = model or "gemma-3-270m"
     return llm, f"{name} ({backend})"
 
@@ -502,14 +505,49 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return status
 
 
+#: Local engines this command opened (closed when it ends, also on SIGTERM).
+_OPENED: list[Any] = []
+
+
+def _close_opened() -> None:
+    """Shut down the local engines this command opened, without finishing their queues.
+
+    A vLLM engine runs in worker processes that outlive a killed parent: closing it here
+    is what keeps ``kill <pid>`` of ``rstar eval`` from leaving them busy on the CPU.
+    """
+    while _OPENED:
+        llm = _OPENED.pop()
+        close = getattr(llm, "close", None)
+        if not callable(close):
+            continue
+        try:
+            try:
+                close(wait=False)
+            except TypeError:
+                close()
+        except Exception as exc:  # noqa: BLE001 - best effort at shutdown
+            _err(f"warning: closing the model failed: {exc}")
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # the same clean path as Ctrl-C: finished lines stay, resumable
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rstar`` command; returns the exit status."""
+    """Entry point of the ``rstar`` command; returns the exit status.
+
+    SIGTERM is handled like Ctrl-C (in the main thread): the run stops, every finished
+    question is already on disk, local engines are shut down, and the exit status is 130.
+    """
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     handlers = {"eval": cmd_eval, "report": cmd_report, "solve": cmd_solve}
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return handlers[args.command](args)
     except CLIError as exc:
@@ -520,7 +558,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `rstar report ... | head`
         return EXIT_OK
+    finally:
+        _close_opened()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def run() -> None:
+    """Console entry point: :func:`main`, then exit.
+
+    After an interruption the process exits at once (``os._exit``): searches still
+    blocked on the (now shut down) engine would otherwise hold the interpreter open.
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -531,13 +531,18 @@ class VLLMEngine(BaseLLM):
         if self._worker is not None:
             self._worker.reset_stats()
 
-    def close(self) -> None:
-        """Finish queued requests, stop the worker thread and shut the engine down."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the worker thread and shut the engine (and its processes) down.
+
+        Args:
+            wait: Finish the queued requests first (default). ``False`` shuts the engine
+                down at once (e.g. on SIGTERM): requests in flight fail.
+        """
         with self._start_lock:
             self._closed = True
             worker, self._worker = self._worker, None
         if worker is not None:
-            worker.close(timeout=None)
+            worker.close(timeout=None if wait else 0.0)
         engine, self._engine = self._engine, None
         if engine is not None:
             core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
