@@ -57,7 +57,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     denom = 1.0 + z2 / n
     center = (p + z2 / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(0.0, center - half), min(1.0, center + half)
+    # Rounding can put a bound a hair past p (e.g. a low bound of 1e-18 at p = 0).
+    return max(0.0, min(p, center - half)), min(1.0, max(p, center + half))
 
 
 @dataclass
@@ -286,7 +287,7 @@ def plot_accuracy_vs_cost(rows: Sequence[Row], path: str | Path, x: str = "compl
         ax.errorbar(
             [xv],
             [100 * r.accuracy],
-            yerr=[[100 * (r.accuracy - lo)], [100 * (hi - r.accuracy)]],
+            yerr=[[max(0.0, 100 * (r.accuracy - lo))], [max(0.0, 100 * (hi - r.accuracy))]],
             fmt=marker,
             color=color,
             capsize=3,

@@ -145,3 +145,18 @@ def test_rstar_runs_also_report_their_generator_majority(tmp_path: Path) -> None
     assert "| rstar [generator] | svamp | 4 | 25.0% [" in table
     assert "(same search)" in table
     assert len(summarize(load_records([tmp_path / "r.jsonl"]), derive_generator=False)) == 1
+
+
+@pytest.mark.parametrize("n", [1, 7, 9, 12, 14, 18, 100])
+def test_wilson_bounds_contain_p_even_at_the_edges(n: int) -> None:
+    # Rounding once put the low bound at +1e-17 for 0/7, and the plot then failed on a
+    # negative error bar.
+    assert wilson_interval(0, n)[0] == 0.0
+    assert wilson_interval(n, n)[1] == 1.0
+
+
+def test_plot_of_runs_with_no_correct_answer(tmp_path: Path) -> None:
+    recs = [record(i, "cot", correct=False, covered=False) for i in range(7)]
+    rows = summarize(load_records([write(tmp_path / "zero.jsonl", recs)]))
+    out = plot_accuracy_vs_cost(rows, tmp_path / "zero.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
