@@ -293,6 +293,19 @@ def plot_accuracy_vs_cost(rows: Sequence[Row], path: str | Path, x: str = "compl
             capsize=3,
             markersize=7,
         )
+        # Coverage (gold among the method's answers) as a hollow marker above accuracy:
+        # where accuracies sit at the floor, the gap shows what selection leaves behind.
+        ax.plot(
+            [xv],
+            [100 * r.coverage],
+            marker=marker,
+            markerfacecolor="none",
+            color=color,
+            markersize=8,
+            linestyle="none",
+        )
+        if r.coverage > r.accuracy:
+            ax.plot([xv, xv], [100 * r.accuracy, 100 * r.coverage], ":", color=color, lw=1)
         tag = r.label if len(datasets) == 1 else f"{r.label} / {r.dataset}"
         ax.annotate(
             f"{tag} (n={r.n})",
@@ -305,7 +318,7 @@ def plot_accuracy_vs_cost(rows: Sequence[Row], path: str | Path, x: str = "compl
     if positive and max(positive) / min(positive) > 20:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("accuracy (%), 95% Wilson interval")
+    ax.set_ylabel("accuracy (%, filled, 95% Wilson) / coverage (%, hollow)")
     title = "Accuracy against cost"
     if len(datasets) == 1:
         title += f" on {datasets[0]}"
@@ -313,7 +326,8 @@ def plot_accuracy_vs_cost(rows: Sequence[Row], path: str | Path, x: str = "compl
     if len(models) == 1:
         title += f" ({models[0]})"
     ax.set_title(title, fontsize=10)
-    ax.set_ylim(0, 100)
+    top = max([r.interval[1] for r in rows] + [r.coverage for r in rows] + [0.05])
+    ax.set_ylim(0, min(100.0, 100 * top * 1.15 + 2))
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     path = Path(path)
