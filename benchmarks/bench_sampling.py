@@ -41,102 +41,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 
-# --------------------------------------------------------------------------------------
-# Top-p on the top-k shortlist
-# --------------------------------------------------------------------------------------
-EXTRA_KEY = "rstar_shortlist"  # SamplingParams.extra_args key: {"top_k": k, "top_p": p}
-
-
-def shortlist_top_k_top_p(logits: torch.Tensor, k: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """Mask ``logits`` (in place) to top-k, then top-p of the renormalised top-k set.
-
-    The same tokens as vLLM's ``apply_top_k_top_p_pytorch`` (which sorts the whole
-    vocabulary), found from ``torch.topk(max(k))`` instead: O(V) per row.
-
-    Args:
-        logits: ``[batch, vocab]`` float logits (temperature already applied).
-        k: ``[batch]`` top-k per row (``>= vocab`` means no top-k for that row).
-        p: ``[batch]`` top-p per row (``>= 1`` means no top-p for that row).
-    """
-    vocab = logits.shape[1]
-    k = k.to(torch.long).clamp(min=1, max=vocab)
-    max_k = int(k.max())
-    values = logits.topk(max_k, dim=1).values  # descending
-    ranks = torch.arange(max_k, device=logits.device).unsqueeze(0)
-    values = values.masked_fill(ranks >= k.unsqueeze(1), -float("inf"))
-    probs = values.softmax(dim=-1)
-    # vLLM drops a token when the probability mass of it and everything below it is at
-    # most 1 - p; i.e. keeps it when the mass strictly above it is below p.
-    tail = probs.flip(-1).cumsum(-1).flip(-1)  # mass of this token and all below it
-    keep = tail > (1 - p.to(probs.dtype)).unsqueeze(1)
-    keep[:, 0] = True
-    keep |= (p >= 1).unsqueeze(1) & (ranks < k.unsqueeze(1))
-    keep &= ranks < k.unsqueeze(1)
-    # the smallest kept value per row is the threshold
-    last = keep.sum(dim=1, keepdim=True) - 1
-    threshold = values.gather(1, last)
-    return logits.masked_fill_(logits < threshold, -float("inf"))
-
-
-class ShortlistTopP(LogitsProcessor):
-    """A vLLM v1 logits processor: top-k then top-p inside the top-k shortlist.
-
-    Requests opt in with ``SamplingParams(top_k=-1 or 0, top_p=1.0,
-    extra_args={"rstar_shortlist": {"top_k": 40, "top_p": 0.95}})`` (vLLM's own filters
-    stay off, so it never sorts the vocabulary). Argmax-invariant (the top token is always
-    kept), so vLLM applies it after temperature, only for random sampling. Register it with
-    ``LLM(..., logits_processors=[ShortlistTopP])``.
-    """
-
-    def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool) -> None:
-        self.rows: dict[int, tuple[int, float]] = {}
-        self.device = device
-
-    @classmethod
-    def validate_params(cls, sampling_params: Any) -> None:
-        spec = (getattr(sampling_params, "extra_args", None) or {}).get(EXTRA_KEY)
-        if spec is None:
-            return
-        if int(spec.get("top_k", 0)) < 1 or not 0.0 < float(spec.get("top_p", 1.0)) <= 1.0:
-            raise ValueError(f"bad {EXTRA_KEY} spec {spec!r}")
-
-    def is_argmax_invariant(self) -> bool:
-        return True
-
-    def update_state(self, batch_update: BatchUpdate | None) -> None:
-        if batch_update is None:
-            return
-        for index in batch_update.removed:
-            self.rows.pop(index, None)
-        for index, params, _prompt, _out in batch_update.added:
-            spec = (getattr(params, "extra_args", None) or {}).get(EXTRA_KEY)
-            if spec is None:
-                self.rows.pop(index, None)
-            else:
-                self.rows[index] = (int(spec["top_k"]), float(spec["top_p"]))
-        for a, b, direction in batch_update.moved:
-            ra, rb = self.rows.pop(a, None), self.rows.pop(b, None)
-            if ra is not None:
-                self.rows[b] = ra
-            if rb is not None and direction.name == "SWAP":
-                self.rows[a] = rb
-
-    def apply(self, logits: torch.Tensor) -> torch.Tensor:
-        if not self.rows:
-            return logits
-        index = torch.tensor(sorted(self.rows), dtype=torch.long)
-        index = index[index < logits.shape[0]]
-        if index.numel() == 0:
-            return logits
-        ks = torch.tensor([self.rows[int(i)][0] for i in index], dtype=torch.long)
-        ps = torch.tensor([self.rows[int(i)][1] for i in index], dtype=torch.float32)
-        if index.numel() == logits.shape[0]:
-            return shortlist_top_k_top_p(logits, ks, ps)
-        sub = shortlist_top_k_top_p(logits[index], ks, ps)
-        logits[index] = sub
-        return logits
+from langchain_rstar.llms._shortlist import (  # noqa: E402 - the package's processor
+    EXTRA_KEY,
+    FQCN,
+    shortlist_top_k_top_p,
+)
 
 
 def check_equivalence(trials: int = 30, vocab: int = 262_144) -> None:
@@ -207,7 +117,7 @@ def make_engine(max_num_seqs: int) -> Any:
         max_model_len=4096,
         max_num_seqs=max_num_seqs,
         enable_prefix_caching=True,
-        logits_processors=[ShortlistTopP],
+        logits_processors=[FQCN],
         seed=0,
     )
 

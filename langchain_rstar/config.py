@@ -72,7 +72,9 @@ class RStarConfig(BaseModel):
             "paper's 0.8 / 40 / 0.95). 'fast': the same without top_p, the one filter that "
             "sorts the whole vocabulary for every token on local CPU backends (about 5x "
             "slower decoding with Gemma's 262k vocabulary). 'auto': 'fast' on a backend "
-            "whose top-p is costly (see top_p_is_costly), else 'paper'."
+            "whose top-p is costly (see top_p_is_costly), else 'paper'. VLLMEngine on CPU "
+            "applies top-p inside the top-k shortlist (same tokens, top-k cost), so 'auto' "
+            "keeps the paper's filters there."
         ),
     )
     max_tokens: int = Field(

@@ -54,6 +54,7 @@ __all__ = [
     "ContinuousBatchingWorker",
     "VLLMEngine",
     "build_sampling_params",
+    "shortlist_options",
     "supports_continuous",
 ]
 
@@ -74,6 +75,22 @@ EXTRA_SAMPLING_KWARGS: frozenset[str] = frozenset(
     }
 )
 """Further ``SamplingParams`` fields accepted as per-call kwargs (passed through)."""
+
+
+def shortlist_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """Route ``top_k`` + ``top_p`` through the shortlist logits processor.
+
+    Options with both filters set (``top_k > 0``, ``top_p < 1``) and random sampling get
+    vLLM's own ``top_k``/``top_p`` switched off and the pair moved to
+    ``extra_args["rstar_shortlist"]``; anything else is returned unchanged.
+    """
+    top_k = int(opts.get("top_k") or 0)
+    top_p = float(opts.get("top_p", 1.0) if opts.get("top_p") is not None else 1.0)
+    if top_k <= 0 or top_p >= 1.0 or float(opts.get("temperature") or 0.0) == 0.0:
+        return opts
+    extra = dict(opts.get("extra_args") or {})
+    extra["rstar_shortlist"] = {"top_k": top_k, "top_p": top_p}
+    return {**opts, "top_k": 0, "top_p": 1.0, "extra_args": extra}
 
 
 def build_sampling_params(
@@ -116,6 +133,8 @@ def build_sampling_params(
     for key in EXTRA_SAMPLING_KWARGS:
         if opts.get(key) is not None:
             kw[key] = opts[key]
+    if opts.get("extra_args"):
+        kw["extra_args"] = dict(opts["extra_args"])
     return sampling_params_cls(**kw)
 
 
@@ -323,6 +342,11 @@ class VLLMEngine(BaseLLM):
         use_all_cpus: On CPU machines with at most 4 usable cores, let the model use all
             of them (exports ``VLLM_CPU_NUM_OF_RESERVED_CPU=0`` unless already set;
             vLLM otherwise keeps one core for its scheduler).
+        shortlist_top_p: Apply top-p inside the top-k shortlist (a logits processor,
+            :mod:`langchain_rstar.llms._shortlist`) instead of vLLM's sort of the whole
+            vocabulary: the same kept tokens at top-k cost, for requests that set both
+            ``top_k`` and ``top_p`` (top-p without top-k still uses vLLM's sort). None
+            (default): on CPU only, where the sort costs 3-5x in decoding speed.
         continuous_batching: Drive the engine step by step
             (:class:`ContinuousBatchingWorker`): requests arriving while a batch decodes
             join it at the next step instead of waiting for the whole batch. Off: every
@@ -358,6 +382,7 @@ class VLLMEngine(BaseLLM):
     max_batch_prompts: int | None = None
     continuous_batching: bool = False
     use_all_cpus: bool = True
+    shortlist_top_p: bool | None = None
 
     _engine: Any = PrivateAttr(default=None)
     _worker: CoalescingWorker[Any, Any] | None = PrivateAttr(default=None)
@@ -365,6 +390,7 @@ class VLLMEngine(BaseLLM):
     _resolved_model: str | None = PrivateAttr(default=None)
     _closed: bool = PrivateAttr(default=False)
     _warned_seed: bool = PrivateAttr(default=False)
+    _shortlist: bool = PrivateAttr(default=False)
 
     # ------------------------------------------------------------------ LangChain plumbing
 
@@ -422,7 +448,27 @@ class VLLMEngine(BaseLLM):
         if self.gpu_memory_utilization is not None:
             args["gpu_memory_utilization"] = self.gpu_memory_utilization
         args.update(self.engine_kwargs)
+        if self._use_shortlist():
+            from langchain_rstar.llms._shortlist import FQCN
+
+            procs = list(args.get("logits_processors") or [])
+            if FQCN not in procs:
+                args["logits_processors"] = [*procs, FQCN]
         return args
+
+    def _use_shortlist(self) -> bool:
+        return _on_cpu() if self.shortlist_top_p is None else bool(self.shortlist_top_p)
+
+    @property
+    def rstar_top_p_costly(self) -> bool:
+        """Whether top-p costs this engine a full-vocabulary sort (read by the search).
+
+        False when the shortlist processor is on (top-p with top-k then costs what top-k
+        costs); otherwise True on CPU.
+        """
+        if self._use_shortlist():
+            return False
+        return _on_cpu()
 
     def _create_engine(self) -> None:
         """Build ``vllm.LLM`` (runs in the worker thread)."""
@@ -450,7 +496,12 @@ class VLLMEngine(BaseLLM):
         from vllm import LLM
 
         logger.info("Starting vLLM engine on %s", model)
-        self._engine = LLM(**self._engine_args(model))
+        args = self._engine_args(model)
+        self._engine = LLM(**args)
+        self._shortlist = any(
+            str(proc).endswith("_shortlist:ShortlistTopP")
+            for proc in args.get("logits_processors") or []
+        )
 
     def _create_continuous(self) -> None:
         """Build the engine for the continuous-batching worker (checks vLLM's API)."""
@@ -590,6 +641,8 @@ class VLLMEngine(BaseLLM):
                 logger.info("per-request seeds are ignored on vLLM CPU (engine seed is used)")
                 self._warned_seed = True
             opts = {k: v for k, v in opts.items() if k != "seed"}
+        if self._shortlist:
+            opts = shortlist_options(opts)
         return build_sampling_params(opts, stops)
 
     def _to_result(self, outputs: list[Any], stops: list[str], n: int = 1) -> LLMResult:

@@ -32,6 +32,25 @@ def test_vllm_returns_all_n_samples(vllm_engine: Any) -> None:
     assert res.llm_output["model_name"] == vllm_engine.model_name
 
 
+def test_vllm_top_p_on_the_top_k_shortlist(vllm_engine: Any) -> None:
+    from langchain_rstar.config import top_p_is_costly
+    from langchain_rstar.llms.vllm_engine import _on_cpu
+
+    if not _on_cpu():
+        pytest.skip("the shortlist processor is on by default on CPU only")
+    assert vllm_engine._shortlist, "the engine did not register the shortlist processor"
+    assert top_p_is_costly(vllm_engine) is False
+    greedy = vllm_engine.invoke(QUESTION, temperature=0, max_tokens=12)
+    # top-k 1 through the processor leaves only the argmax: every sample is the greedy one
+    one = vllm_engine.generate([QUESTION], n=3, temperature=1.0, top_k=1, top_p=0.9, max_tokens=12)
+    assert [g.text for g in one.generations[0]] == [greedy] * 3
+    wide = vllm_engine.generate(
+        [QUESTION], n=6, temperature=1.5, top_k=40, top_p=0.95, max_tokens=12
+    )
+    texts = [g.text for g in wide.generations[0]]
+    assert len(texts) == 6 and len(set(texts)) > 1, texts
+
+
 def test_vllm_stop_strings(vllm_engine: Any) -> None:
     res = vllm_engine.generate([COUNT], stop=[","], n=3, temperature=0.3, max_tokens=24)
     gens = res.generations[0]
