@@ -190,7 +190,8 @@ class _ActionRunnable(RunnableLambda):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        return self.func(input_, config=patch_config(config, callbacks=run_manager.get_child()))
+        func: Any = self.func
+        return func(input_, config=patch_config(config, callbacks=run_manager.get_child()))
 
     async def _ainvoke(
         self,
@@ -199,9 +200,8 @@ class _ActionRunnable(RunnableLambda):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        return await self.afunc(
-            value, config=patch_config(config, callbacks=run_manager.get_child())
-        )
+        afunc: Any = self.afunc
+        return await afunc(value, config=patch_config(config, callbacks=run_manager.get_child()))
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return super().invoke(input, self._task_config(input, config), **kwargs)
