@@ -165,6 +165,11 @@ def main() -> None:
     parser.add_argument(
         "--continuous", action="store_true", help="VLLMEngine(continuous_batching=True)"
     )
+    parser.add_argument(
+        "--no-shortlist",
+        action="store_true",
+        help="VLLMEngine(shortlist_top_p=False): vLLM's own top-p (sorts the vocabulary)",
+    )
     parser.add_argument("--stagger-s", type=float, default=1.0, help="staggered: gap (s)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
@@ -187,6 +192,7 @@ def main() -> None:
             max_model_len=2048,
             engine_kwargs={"enforce_eager": True} if args.eager else {},
             continuous_batching=args.continuous,
+            shortlist_top_p=False if args.no_shortlist else None,
         )
         force_len = {"ignore_eos": True}
     else:
@@ -195,7 +201,10 @@ def main() -> None:
         llm = TransformersLLM(model=model, batch_size=args.prompts)
         force_len = {"min_new_tokens": args.tokens}
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {_cpu_name()}, {os.cpu_count()} CPUs, {versions}")
-    print(f"# backend={args.backend} eager={args.eager} continuous={args.continuous} model={model}")
+    print(
+        f"# backend={args.backend} eager={args.eager} continuous={args.continuous} "
+        f"shortlist_top_p={not args.no_shortlist} model={model}"
+    )
     t0 = time.perf_counter()
     if args.backend == "vllm":
         llm.start()
