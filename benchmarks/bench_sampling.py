@@ -107,6 +107,7 @@ def load_questions(name: str, count: int) -> list[dict[str, Any]]:
 def make_engine(max_num_seqs: int) -> Any:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")  # GiB, as VLLMEngine does
     os.environ.setdefault("VLLM_USE_AOT_COMPILE", "0")  # as VLLMEngine does on CPU
+    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # all cores, as VLLMEngine
     from vllm import LLM
 
     from langchain_rstar.models import default_model_dir
