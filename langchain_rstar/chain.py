@@ -401,11 +401,8 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
                 if mode == "values":
                     values = chunk
                 else:
-                    for update in chunk.values():
-                        if not isinstance(update, dict):
-                            continue
-                        for fin in update.get("finished") or []:
-                            yield self._progress(values, fin["rollout"])
+                    for rollout in _finished_rollouts(chunk):
+                        yield self._progress(values, rollout)
         finally:
             for sampler in (self._gen_sampler, self._disc_sampler):
                 if sampler is not None:
@@ -430,11 +427,8 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
                 if mode == "values":
                     values = chunk
                 else:
-                    for update in chunk.values():
-                        if not isinstance(update, dict):
-                            continue
-                        for fin in update.get("finished") or []:
-                            yield self._progress(values, fin["rollout"])
+                    for rollout in _finished_rollouts(chunk):
+                        yield self._progress(values, rollout)
         finally:
             for sampler in (self._gen_sampler, self._disc_sampler):
                 if sampler is not None:
@@ -514,6 +508,16 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             _input(), _transform, config, **kwargs
         ):
             yield event
+
+
+def _finished_rollouts(updates: Mapping[str, Any]) -> list[int]:
+    """Rollout numbers finished in one ``updates`` chunk (from whichever node ended a wave)."""
+    return [
+        fin["rollout"]
+        for update in updates.values()
+        if isinstance(update, dict)
+        for fin in update.get("finished") or []
+    ]
 
 
 def _union_seconds(intervals: list[list[float]]) -> float:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_eval_server_kill import _ids
 
 pytestmark = pytest.mark.integration
 
@@ -59,12 +60,6 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _ids(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    return [json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()]
 
 
 def test_sigterm_stops_eval_and_its_engine_processes(model_dir: Path, tmp_path: Path) -> None:
