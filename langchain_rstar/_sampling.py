@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import inspect
 import threading
 import time
 import uuid
@@ -30,6 +31,8 @@ from langchain_core.language_models import BaseChatModel, BaseLanguageModel, Bas
 from langchain_core.messages import HumanMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
+
+from langchain_rstar._quiet import is_quiet, llm_is_quiet
 
 if TYPE_CHECKING:
     from langchain_rstar.result import RStarResult
@@ -452,6 +455,12 @@ class Sampler:
             raise ValueError(f"dead_after must be at least 1, got {dead_after}")
         self.llm = llm
         self.mode = _mode_of(llm)
+        # ``_generate`` / ``_agenerate`` take ``run_manager``: they can be called directly
+        # when nothing observes the search (LangChain checks the same before passing it).
+        self._direct_ok = isinstance(llm, BaseLLM) and all(
+            "run_manager" in inspect.signature(fn).parameters
+            for fn in (llm._generate, llm._agenerate)
+        )
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.call_timeout = call_timeout
@@ -526,10 +535,17 @@ class Sampler:
         """Whether the backend returns ``n`` samples per prompt by itself."""
         return self.mode in ("native", "openai", "openai_chat")
 
+    def _direct(self, config: RunnableConfig | None) -> bool:
+        """Whether to skip ``generate``'s callback and run set-up (see :mod:`._quiet`)."""
+        return self._direct_ok and is_quiet(config) and llm_is_quiet(self.llm)
+
     def _invoke_llm(
         self, prompts: list[str], call: SampleCall, n: int, config: RunnableConfig | None
     ) -> LLMResult:
         kwargs = self._kwargs(call, n)
+        if self._direct(config):
+            assert isinstance(self.llm, BaseLLM)
+            return self.llm._generate(prompts, stop=call.stop or None, run_manager=None, **kwargs)
         common: dict[str, Any] = {
             "stop": call.stop or None,
             "callbacks": (config or {}).get("callbacks"),
@@ -547,6 +563,11 @@ class Sampler:
         self, prompts: list[str], call: SampleCall, n: int, config: RunnableConfig | None
     ) -> LLMResult:
         kwargs = self._kwargs(call, n)
+        if self._direct(config):
+            assert isinstance(self.llm, BaseLLM)
+            return await self.llm._agenerate(
+                prompts, stop=call.stop or None, run_manager=None, **kwargs
+            )
         common: dict[str, Any] = {
             "stop": call.stop or None,
             "callbacks": (config or {}).get("callbacks"),

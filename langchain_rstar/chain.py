@@ -17,6 +17,7 @@ from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
 from pydantic import BaseModel, Field
 
+from langchain_rstar._quiet import QUIET_KEY, manager_is_quiet
 from langchain_rstar._sampling import (
     Sampler,
     backend_dead_errors,
@@ -243,11 +244,16 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
 
     # -- state helpers -----------------------------------------------------------------
     def _graph_config(self, config: RunnableConfig, run_manager: Any) -> RunnableConfig:
-        return patch_config(
+        out = patch_config(
             config,
             callbacks=run_manager.get_child() if run_manager is not None else None,
             recursion_limit=recursion_limit(self.config),
         )
+        if manager_is_quiet(run_manager):
+            # Nothing observes this search: its nodes and model calls skip LangChain's
+            # per-run set-up (see langchain_rstar._quiet).
+            out["configurable"] = {**(out.get("configurable") or {}), QUIET_KEY: True}
+        return out
 
     def _initial_state(self, question: str, graph_config: RunnableConfig) -> dict[str, Any] | None:
         """Input for the graph: None resumes an unfinished checkpointed search."""

