@@ -19,16 +19,25 @@ LangChain's full path, so traces are unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.globals import get_debug, get_llm_cache
 from langchain_core.language_models import BaseLLM
-from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import ensure_config, patch_config
 
-__all__ = ["QUIET_KEY", "QuietLambda", "is_quiet", "manager_is_quiet", "llm_is_quiet"]
+__all__ = [
+    "QUIET_KEY",
+    "InlineRoute",
+    "QuietLambda",
+    "control_node",
+    "is_quiet",
+    "llm_is_quiet",
+    "manager_is_quiet",
+]
 
 #: Key in ``RunnableConfig["configurable"]`` set (True) when no handler observes the
 #: search (LangGraph keeps ``__``-prefixed keys out of checkpoint and trace metadata).
@@ -112,3 +121,41 @@ class QuietLambda(RunnableLambda):
             afunc: Any = self.afunc
             return await afunc(input, config=config)
         return await super().ainvoke(input, self._observed_config(input, config), **kwargs)
+
+
+def control_node(func: Callable[..., Any], name: str) -> QuietLambda:
+    """A controller node (pure bookkeeping, no model call) for the graph.
+
+    ``func`` takes ``(state)`` or ``(state, config)``. A plain function given to LangGraph
+    runs in a thread-pool executor under ``ainvoke`` / ``astream``: a thread hop on the
+    search's critical path at every superstep. Here the same function also serves as the
+    async implementation, so it runs inline in both modes (and without a run of its own
+    in a quiet search).
+    """
+    takes_config = "config" in inspect.signature(func).parameters
+
+    def _sync(state: Any, config: RunnableConfig) -> Any:
+        return func(state, config) if takes_config else func(state)
+
+    async def _async(state: Any, config: RunnableConfig) -> Any:
+        return _sync(state, config)
+
+    return QuietLambda(_sync, afunc=_async, name=name)
+
+
+class InlineRoute(Runnable[Any, Any]):
+    """A conditional edge's routing function, run inline in sync and async mode, untraced.
+
+    LangGraph does not trace routing functions either; it only runs a plain one in an
+    executor under ``ainvoke`` (a thread hop per superstep), which this avoids.
+    """
+
+    def __init__(self, func: Callable[[Any], Any], name: str | None = None) -> None:
+        self.func = func
+        self.name = name or getattr(func, "__name__", "route")
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self.func(input)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self.func(input)

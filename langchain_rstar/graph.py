@@ -30,7 +30,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from langchain_rstar import mcts
-from langchain_rstar._quiet import QuietLambda
+from langchain_rstar._quiet import InlineRoute, QuietLambda, control_node
 from langchain_rstar._sampling import BackendDeadError, SampleOutcome, Sampler
 from langchain_rstar._state import RolloutRecord, RStarState, add_usage, merge_nodes
 from langchain_rstar.actions import (
@@ -830,32 +830,27 @@ def build_graph(
         The compiled graph (a LangGraph ``CompiledStateGraph``).
     """
     builder = StateGraph(RStarState)
-    builder.add_node("init", _init)
-    builder.add_node("select", _make_select())
+    builder.add_node("init", control_node(_init, "init"))
+    builder.add_node("select", control_node(_make_select(), "select"))
     for action in ("A1", "A2", "A3", "A4", "A5"):
         builder.add_node(ACTION_NODE_NAMES[action], _action_node(action, generator))
-    builder.add_node("advance", _advance)
-    builder.add_node("backprop", _backprop)
-    builder.add_node("collect", _collect)
+    builder.add_node("advance", control_node(_advance, "advance"))
+    builder.add_node("backprop", control_node(_backprop, "backprop"))
+    builder.add_node("collect", control_node(_collect, "collect"))
     action_names = list(ACTION_NODE_NAMES.values())
+    route = InlineRoute(_route_expansions)
     builder.add_edge(START, "init")
     builder.add_edge("init", "select")
-    builder.add_conditional_edges(
-        "select", _route_expansions, [*action_names, "backprop", "collect"]
-    )
+    builder.add_conditional_edges("select", route, [*action_names, "backprop", "collect"])
     for node in action_names:
         builder.add_edge(node, "advance")
-    builder.add_conditional_edges(
-        "advance", _route_expansions, [*action_names, "backprop", "collect"]
-    )
-    builder.add_conditional_edges(
-        "backprop", _route_expansions, [*action_names, "backprop", "collect"]
-    )
+    builder.add_conditional_edges("advance", route, [*action_names, "backprop", "collect"])
+    builder.add_conditional_edges("backprop", route, [*action_names, "backprop", "collect"])
     if discriminator is not None:
         from langchain_rstar.verify import build_verify_graph
 
         builder.add_node("verify", build_verify_graph(discriminator))
-        builder.add_conditional_edges("collect", _route_after_collect, ["verify", END])
+        builder.add_conditional_edges("collect", InlineRoute(_route_after_collect), ["verify", END])
         builder.add_edge("verify", END)
     else:
         builder.add_edge("collect", END)

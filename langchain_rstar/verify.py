@@ -33,7 +33,7 @@ from langgraph.types import Send
 from typing_extensions import TypedDict
 
 from langchain_rstar import _prompts as P
-from langchain_rstar._quiet import QuietLambda
+from langchain_rstar._quiet import InlineRoute, QuietLambda, control_node
 from langchain_rstar._sampling import BackendDeadError, SampleCall, Sampler
 from langchain_rstar._state import add_usage
 from langchain_rstar.actions import until_answer
@@ -361,11 +361,11 @@ def _judge(state: VerifyState) -> dict[str, Any]:
 def build_verify_graph(discriminator: Sampler, *, checkpointer: Any = None) -> Any:
     """Compile the verification subgraph for a discriminator sampler."""
     builder = StateGraph(VerifyState, input_schema=VerifyInput, output_schema=VerifyOutput)
-    builder.add_node("plan", _plan)
+    builder.add_node("plan", control_node(_plan, "plan"))
     builder.add_node("discriminate", _discriminate_node(discriminator))
-    builder.add_node("judge", _judge)
+    builder.add_node("judge", control_node(_judge, "judge"))
     builder.add_edge(START, "plan")
-    builder.add_conditional_edges("plan", _route, ["discriminate", "judge"])
+    builder.add_conditional_edges("plan", InlineRoute(_route), ["discriminate", "judge"])
     builder.add_edge("discriminate", "judge")
     builder.add_edge("judge", END)
     return builder.compile(checkpointer=checkpointer, name="verify")

@@ -164,3 +164,51 @@ def test_quiet_lambda_runs_without_a_run_only_when_quiet() -> None:
     assert handler.chain_starts == 1, "quiet: no run"
     assert calls == [1, 2]
     assert not is_quiet({"configurable": {QUIET_KEY: "yes"}}), "only True counts"
+
+
+def test_control_nodes_and_routes_run_inline_under_ainvoke() -> None:
+    """No executor thread hop for bookkeeping nodes and routing functions in async mode."""
+    import threading
+
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    from langchain_rstar._quiet import InlineRoute, control_node
+
+    class S(TypedDict):
+        n: int
+
+    threads: list[int] = []
+
+    def step(state: S) -> dict[str, Any]:
+        threads.append(threading.get_ident())
+        return {"n": state["n"] + 1}
+
+    def step_with_config(state: S, config: RunnableConfig) -> dict[str, Any]:
+        assert "configurable" in config
+        return step(state)
+
+    def route(state: S) -> str:
+        threads.append(threading.get_ident())
+        return "b" if state["n"] < 3 else END
+
+    builder = StateGraph(S)
+    builder.add_node("a", control_node(step, "a"))
+    builder.add_node("b", control_node(step_with_config, "b"))
+    builder.add_edge(START, "a")
+    builder.add_conditional_edges("a", InlineRoute(route), ["b", END])
+    builder.add_edge("b", "a")
+    graph = builder.compile()
+
+    async def main() -> tuple[Any, int]:
+        return await graph.ainvoke({"n": 0}), threading.get_ident()
+
+    out, loop_thread = asyncio.run(main())
+    assert out == {"n": 3}
+    assert threads and set(threads) == {loop_thread}
+    threads.clear()
+    assert graph.invoke({"n": 0}) == {"n": 3}  # and the sync path works the same
+    collector = RunCollectorCallbackHandler()
+    graph.invoke({"n": 0}, {"callbacks": [collector]})
+    names = [r.name for r in collector.traced_runs[0].child_runs]
+    assert names == ["a", "b", "a"], "observed: each node is a run, routes are not"
