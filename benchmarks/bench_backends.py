@@ -75,64 +75,42 @@ def measure(llm: Any, prompts: list[str], repeat: int, **kwargs: Any) -> dict[st
     }
 
 
-def measure_threads(llm: Any, prompts: list[str], **kwargs: Any) -> dict[str, float]:
-    """One thread per prompt, all released at once; tokens/s and engine batches used."""
-    barrier = threading.Barrier(len(prompts) + 1)
-    counts: list[int] = []
-    lock = threading.Lock()
-
-    def call(p: str) -> None:
-        barrier.wait()
-        res = llm.generate([p], **kwargs)
-        with lock:
-            counts.append(res.llm_output["token_usage"]["completion_tokens"])
-
-    threads = [threading.Thread(target=call, args=(p,)) for p in prompts]
-    for t in threads:
-        t.start()
-    reset = getattr(llm, "reset_stats", None)
-    if reset:
-        reset()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    stats = getattr(llm, "stats", {})
-    return {
-        "best": sum(counts) / wall,
-        "median": sum(counts) / wall,
-        "tokens": sum(counts),
-        "wall": wall,
-        "batches": stats.get("batches", float("nan")),
-    }
-
-
-def measure_staggered(
-    llm: Any, prompts: list[str], interval_s: float, **kwargs: Any
+def measure_threads(
+    llm: Any, prompts: list[str], interval_s: float = 0.0, **kwargs: Any
 ) -> dict[str, float]:
-    """One thread per prompt, started ``interval_s`` apart; throughput and mean latency."""
+    """One thread per prompt; tokens/s, mean latency and engine batches used.
+
+    ``interval_s=0``: all threads are released at once (a barrier); otherwise they start
+    ``interval_s`` apart (staggered arrivals).
+    """
     latencies: list[float] = []
     counts: list[int] = []
     lock = threading.Lock()
+    barrier = threading.Barrier(len(prompts) + 1) if interval_s <= 0 else None
 
     def call(p: str) -> None:
+        if barrier is not None:
+            barrier.wait()
         t = time.perf_counter()
         res = llm.generate([p], **kwargs)
         with lock:
             latencies.append(time.perf_counter() - t)
             counts.append(res.llm_output["token_usage"]["completion_tokens"])
 
+    threads = [threading.Thread(target=call, args=(p,)) for p in prompts]
+    if barrier is not None:
+        for th in threads:
+            th.start()
     reset = getattr(llm, "reset_stats", None)
     if reset:
         reset()
     t0 = time.perf_counter()
-    threads = []
-    for p in prompts:
-        th = threading.Thread(target=call, args=(p,))
-        th.start()
-        threads.append(th)
-        time.sleep(interval_s)
+    if barrier is not None:
+        barrier.wait()
+    else:
+        for th in threads:
+            th.start()
+            time.sleep(interval_s)
     for th in threads:
         th.join()
     wall = time.perf_counter() - t0
@@ -255,7 +233,7 @@ def main() -> None:
         )
     if "staggered" in wanted:
         few = many[:16]
-        r = measure_staggered(
+        r = measure_threads(
             llm, few, args.stagger_s, max_tokens=tok, **force_len, **dict(topk, n=4)
         )
         label = f"16 requests x n=4, one every {args.stagger_s:g} s"
