@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _server import KV_GB
 from test_eval_server_kill import _ids
 
 pytestmark = pytest.mark.integration
@@ -87,7 +88,7 @@ def test_sigterm_stops_eval_and_its_engine_processes(model_dir: Path, tmp_path: 
         "--no-progress",
     ]
     env = dict(os.environ)
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", os.environ.get("RSTAR_TEST_KV_GB", "1"))
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(KV_GB))
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 900
