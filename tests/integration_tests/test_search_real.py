@@ -50,13 +50,32 @@ def _well_formed(result: RStarResult) -> None:
     RStarResult.model_validate_json(result.model_dump_json())
 
 
+EASY = "Tom has 3 apples and buys 4 more. How many apples does he have now?"
+
+
+def _no_candidates_reported(result: RStarResult) -> None:
+    # Nothing to verify: the result says so and invents no answer.
+    assert result.answer is None and result.stop_reason == "no_candidates"
+    assert result.verification.mode == "none" and not result.verification.ran
+    assert result.verification.reason == "no candidates"
+
+
 def test_real_search_with_verification(vllm_engine: Any) -> None:
     chain = RStarChain(generator=vllm_engine, discriminator=True, config=SMALL)
-    result = chain.invoke(_gsm8k_question())
-    _well_formed(result)
+    # A sampled search of this size sometimes ends with no extractable answer (the 270M
+    # model runs out of its 48 tokens per step): then try an easier question, so the
+    # verification path is exercised on the real model every run.
+    for question in (_gsm8k_question(), EASY, EASY):
+        result = chain.invoke(question)
+        _well_formed(result)
+        if result.candidates:
+            break
+        _no_candidates_reported(result)
+    else:
+        pytest.fail("three real searches produced no candidate answer to verify")
     verification = result.verification
     assert verification.mode == "mid"
-    if result.candidates and not verification.skipped:
+    if not verification.skipped:
         assert verification.ran
         assert all(c.masks for c in result.candidates)
         completions = [m for c in result.candidates for m in c.masks]
