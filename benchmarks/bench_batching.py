@@ -19,6 +19,8 @@ Targets: search >= 0.7 of peak; waves >= 3x the sequential, uncoalesced search.
 Run (keep it short on CPU; one engine at a time on the machine)::
 
     python benchmarks/bench_batching.py --rollouts 8 --batch 8 --max-tokens 64
+    # both engine workers on one engine, waves only:
+    python benchmarks/bench_batching.py --workers coalescing,continuous --skip-sequential
 """
 
 from __future__ import annotations
@@ -134,6 +136,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="tokens per prompt for the peak")
     parser.add_argument("--question", type=int, default=0, help="GSM8K test index")
     parser.add_argument("--skip-sequential", action="store_true")
+    parser.add_argument(
+        "--workers",
+        default="",
+        help="comma list of coalescing,continuous: run the waves search under each engine "
+        "worker, on the same engine (default: the engine's own mode)",
+    )
     parser.add_argument("--engine-kwargs", default="{}", help="JSON for VLLMEngine(**...)")
     parser.add_argument("--config", default="{}", help="JSON of RStarConfig overrides")
     args = parser.parse_args()
@@ -163,8 +171,17 @@ def main() -> None:
         generator=engine,
         config=config.model_copy(update={"rollout_batch": args.batch}),
     )
-    w = search(waves, engine, question)
-    show(f"waves (rollout_batch={args.batch})", w, top)
+    modes = [m for m in args.workers.split(",") if m] or [
+        "continuous" if engine.continuous_batching else "coalescing"
+    ]
+    runs: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        if mode not in ("coalescing", "continuous"):
+            raise SystemExit(f"unknown worker {mode!r}")
+        if (mode == "continuous") != engine.continuous_batching:
+            engine.set_continuous_batching(mode == "continuous")
+        runs[mode] = w = search(waves, engine, question)
+        show(f"waves (rollout_batch={args.batch}, {mode})", w, top)
     if not args.skip_sequential:
         seq = RStarChain(
             generator=OneAtATime(llm=engine),
@@ -172,8 +189,10 @@ def main() -> None:
         )
         s = search(seq, engine, question)
         show("sequential, one request at a time", s, top)
-        print(f"  waves / sequential throughput: {w['tok_s'] / s['tok_s']:.2f}x")
-    print(f"  waves / peak: {w['tok_s'] / top:.2f}")
+        for mode, w in runs.items():
+            print(f"  waves ({mode}) / sequential throughput: {w['tok_s'] / s['tok_s']:.2f}x")
+    for mode, w in runs.items():
+        print(f"  waves ({mode}) / peak: {w['tok_s'] / top:.2f}")
     engine.close()
 
 

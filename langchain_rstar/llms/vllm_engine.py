@@ -10,8 +10,8 @@ Unlike ``langchain_community.llms.VLLM`` this class
 * is safe to call from many threads and asyncio tasks at once: one worker thread owns the
   engine, and everything queued while a batch runs (or within ``batch_wait_ms``) is sent
   to vLLM as **one** ``LLM.generate(prompts, sampling_params=[...])`` call, which is what
-  makes parallel LangGraph branches fast (or, with ``continuous_batching=True``, added to
-  the running engine between decoding steps).
+  makes parallel LangGraph branches fast; by default (``continuous_batching``) requests
+  are instead added to the running engine between decoding steps.
 
 ``vllm`` is imported lazily (when the engine starts), so this module imports without it.
 vLLM starts worker processes with ``spawn``: scripts using the engine need an
@@ -264,6 +264,19 @@ def supports_continuous(llm: Any) -> bool:
     )
 
 
+def _vllm_offers_continuous() -> bool:
+    """Whether the installed ``vllm.LLM`` has what :class:`ContinuousBatchingWorker` calls.
+
+    Checked on the class, before any engine exists (``llm_engine.step`` is checked on the
+    instance when the engine starts).
+    """
+    try:
+        from vllm import LLM
+    except Exception:  # noqa: BLE001 - no (usable) vLLM: coalesced batches
+        return False
+    return callable(getattr(LLM, "_add_completion_requests", None))
+
+
 def _usable_cpus() -> int:
     """CPU cores this process may run on."""
     try:
@@ -349,9 +362,13 @@ class VLLMEngine(BaseLLM):
             (default): on CPU only, where the sort costs 3-5x in decoding speed.
         continuous_batching: Drive the engine step by step
             (:class:`ContinuousBatchingWorker`): requests arriving while a batch decodes
-            join it at the next step instead of waiting for the whole batch. Off: every
+            join it at the next step instead of waiting for the whole batch. False: every
             batch is one ``LLM.generate`` call (requests arriving meanwhile form the
-            next batch).
+            next batch). None (default): continuous when the installed vLLM offers what
+            it drives (:func:`supports_continuous`); the field holds the resolved value
+            once the engine starts. Measured on the embedded model (2-core CPU, one
+            search, 16 rollouts in one wave): 0.77 of the engine's peak tokens/s against
+            0.71 with coalesced batches, in the same run.
     """
 
     accepts_sampling_kwargs: ClassVar[bool] = True
@@ -380,7 +397,7 @@ class VLLMEngine(BaseLLM):
 
     batch_wait_ms: float = 5.0
     max_batch_prompts: int | None = None
-    continuous_batching: bool = False
+    continuous_batching: bool | None = None
     use_all_cpus: bool = True
     shortlist_top_p: bool | None = None
 
@@ -503,10 +520,14 @@ class VLLMEngine(BaseLLM):
             for proc in args.get("logits_processors") or []
         )
 
-    def _create_continuous(self) -> None:
-        """Build the engine for the continuous-batching worker (checks vLLM's API)."""
-        self._create_engine()
-        if not supports_continuous(self._engine):
+    def _init_engine(self) -> None:
+        """Build the engine once (worker thread); check what continuous batching drives.
+
+        A worker started after :meth:`set_continuous_batching` reuses the running engine.
+        """
+        if self._engine is None:
+            self._create_engine()
+        if self.continuous_batching and not supports_continuous(self._engine):
             raise RuntimeError(
                 "this vLLM version lacks LLM._add_completion_requests / llm_engine.step: "
                 "use VLLMEngine(continuous_batching=False)"
@@ -530,13 +551,15 @@ class VLLMEngine(BaseLLM):
                     "max_batch_prompts": self.max_batch_prompts,
                     "name": "rstar-vllm-worker",
                 }
+                if self.continuous_batching is None:
+                    self.continuous_batching = _vllm_offers_continuous()
                 if self.continuous_batching:
                     self._worker = ContinuousBatchingWorker(
-                        lambda: self._engine, init=self._create_continuous, **common
+                        lambda: self._engine, init=self._init_engine, **common
                     )
                 else:
                     self._worker = CoalescingWorker(
-                        self._run_batch, init=self._create_engine, **common
+                        self._run_batch, init=self._init_engine, **common
                     )
             return self._worker
 
@@ -559,6 +582,28 @@ class VLLMEngine(BaseLLM):
         if worker.init_error is not None:
             raise RuntimeError("the vLLM engine failed to start") from worker.init_error
         return self
+
+    def set_continuous_batching(self, enabled: bool) -> None:
+        """Switch between coalesced ``generate`` batches and continuous batching.
+
+        The current worker finishes the requests already queued and stops; the next call
+        starts a worker of the chosen kind on the same vLLM engine (no restart, no new
+        compile). Lets a benchmark compare both modes on one engine in one run. Call it
+        between runs: a request submitted while the switch happens may fail.
+
+        Args:
+            enabled: True for continuous batching, False for coalesced batches.
+
+        Raises:
+            RuntimeError: If this engine was closed.
+        """
+        with self._start_lock:
+            if self._closed:
+                raise RuntimeError("this VLLMEngine was closed")
+            worker, self._worker = self._worker, None
+            self.continuous_batching = enabled
+        if worker is not None:
+            worker.close(timeout=None)
 
     @property
     def engine(self) -> Any:

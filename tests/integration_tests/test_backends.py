@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +16,19 @@ QUESTION = "Question: Tom has 3 apples and buys 4 more. How many apples does he 
 
 
 # --------------------------------------------------------------------------- vLLM engine
+
+
+@pytest.fixture(params=["coalescing", "continuous"])
+def engine_in_mode(request: pytest.FixtureRequest, vllm_engine: Any) -> Iterator[Any]:
+    """The shared engine with its worker switched to one batching mode (then restored)."""
+    assert vllm_engine.continuous_batching is True  # the default on vLLM 0.32 (resolved)
+    want = request.param == "continuous"
+    if want != vllm_engine.continuous_batching:
+        vllm_engine.set_continuous_batching(want)
+    try:
+        yield vllm_engine
+    finally:
+        vllm_engine.set_continuous_batching(True)
 
 
 def test_vllm_returns_all_n_samples(vllm_engine: Any) -> None:
@@ -93,8 +107,8 @@ def test_vllm_prefix_cache_reported(vllm_engine: Any) -> None:
     assert res.llm_output["token_usage"]["cached_prompt_tokens"] > 0
 
 
-def test_vllm_coalesces_concurrent_threads(vllm_engine: Any) -> None:
-    vllm_engine.reset_stats()
+def test_vllm_coalesces_concurrent_threads(engine_in_mode: Any) -> None:
+    engine_in_mode.reset_stats()
     results: dict[int, Any] = {}
     errors: list[BaseException] = []
     barrier = threading.Barrier(8)
@@ -102,7 +116,7 @@ def test_vllm_coalesces_concurrent_threads(vllm_engine: Any) -> None:
     def call(i: int) -> None:
         try:
             barrier.wait()
-            results[i] = vllm_engine.generate(
+            results[i] = engine_in_mode.generate(
                 [f"Question: What is {i} + {i}?\nAnswer:"], n=2, max_tokens=8, seed=i
             )
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -116,25 +130,27 @@ def test_vllm_coalesces_concurrent_threads(vllm_engine: Any) -> None:
     assert not errors, errors
     assert sorted(results) == list(range(8))
     assert all(len(r.generations[0]) == 2 for r in results.values())
-    stats = vllm_engine.stats
+    stats = engine_in_mode.stats
+    if engine_in_mode.continuous_batching:
+        assert stats["steps"] >= 8  # driven step by step, not by LLM.generate
     assert stats["requests"] == 8
     assert stats["prompts"] == 8
     assert stats["batches"] < 8, stats
     assert stats["max_batch_requests"] >= 2
 
 
-def test_vllm_async_path(vllm_engine: Any) -> None:
-    vllm_engine.reset_stats()
+def test_vllm_async_path(engine_in_mode: Any) -> None:
+    engine_in_mode.reset_stats()
 
     async def run() -> list[Any]:
         return await asyncio.gather(
-            *(vllm_engine.agenerate([f"{i} + 1 ="], n=2, max_tokens=6) for i in range(5))
+            *(engine_in_mode.agenerate([f"{i} + 1 ="], n=2, max_tokens=6) for i in range(5))
         )
 
     outs = asyncio.run(run())
     assert [len(o.generations[0]) for o in outs] == [2] * 5
-    assert vllm_engine.stats["requests"] == 5
-    assert vllm_engine.stats["batches"] < 5
+    assert engine_in_mode.stats["requests"] == 5
+    assert engine_in_mode.stats["batches"] < 5
 
 
 # --------------------------------------------------------------------------- transformers

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -380,6 +380,8 @@ class FakeLLM:
 class FakeVLLMEngine(VLLMEngine):
     """VLLMEngine with the vLLM engine and SamplingParams replaced by fakes."""
 
+    continuous_batching: bool | None = False  # FakeLLM has no step(); see FakeDualEngine
+
     def _create_engine(self) -> None:
         self._resolved_model = "fake-model"
         self._engine = FakeLLM()
@@ -607,3 +609,42 @@ def test_continuous_batching_joins_running_batch() -> None:
             return await asyncio.gather(*(llm.agenerate([f"a{i}"], max_tokens=2) for i in range(4)))
 
         assert [len(o.generations[0]) for o in asyncio.run(many())] == [1] * 4
+
+
+class FakeDualLLM(FakeStepLLM):
+    """Both interfaces: ``generate`` (coalesced batches) and ``step`` (continuous)."""
+
+    def __init__(self) -> None:
+        super().__init__(step_s=0.001)
+        self.calls: list[tuple[list[str], list[dict[str, Any]]]] = []
+        self.delay = 0.001
+
+    generate = FakeLLM.generate
+
+
+class FakeDualEngine(FakeVLLMEngine):
+    created: ClassVar[int] = 0
+
+    def _create_engine(self) -> None:
+        type(self).created += 1
+        self._resolved_model = "fake-dual-model"
+        self._engine = FakeDualLLM()
+
+
+def test_switching_batching_mode_keeps_the_engine() -> None:
+    with FakeDualEngine(model="x") as llm:
+        llm.start(timeout=5)
+        engine = llm._engine
+        assert len(llm.generate(["a"], n=2, max_tokens=3).generations[0]) == 2
+        assert len(engine.calls) == 1 and llm.stats["steps"] == 0  # one generate call
+        llm.set_continuous_batching(True)
+        assert llm.continuous_batching
+        res = llm.generate(["b"], n=2, max_tokens=3)
+        assert [g.text for g in res.generations[0]] == ["b#0", "b#1"]  # stepped, not generate
+        assert llm._engine is engine and len(engine.calls) == 1 and llm.stats["steps"] >= 3
+        llm.set_continuous_batching(False)
+        llm.generate(["c"], max_tokens=2)
+        assert llm._engine is engine and len(engine.calls) == 2
+        assert FakeDualEngine.created == 1  # never rebuilt
+    with pytest.raises(RuntimeError, match="closed"):
+        llm.set_continuous_batching(True)
