@@ -3,7 +3,8 @@
 Prints generated tokens per second for
 
 * one sequence, greedy, 128 tokens;
-* n=32 samples of one prompt (temperature 0.8), top-k 40 only vs top-k 40 + top-p 0.95;
+* n=32 samples of one prompt (temperature 0.8), top-k 40 only vs top-k 40 + top-p 0.95
+  (``--cases`` also offers temperature only, min-p 0.05, top-k 40 + min-p 0.05);
 * 64 different prompts in one ``generate`` call, same two sampling settings;
 * 64 different prompts sent by 64 threads at once (one prompt each): what the
   coalescing worker turns into engine batches;
@@ -138,7 +139,8 @@ def main() -> None:
     parser.add_argument(
         "--cases",
         default="greedy,n,n_topp,batch,batch_topp,threads",
-        help="comma list of: greedy, n, n_topp, batch, batch_topp, threads, staggered",
+        help="comma list of: greedy, n, n_temp, n_minp, n_topk_minp, n_topp, batch, "
+        "batch_topp, threads, staggered",
     )
     parser.add_argument(
         "--continuous", action="store_true", help="VLLMEngine(continuous_batching=True)"
@@ -202,6 +204,24 @@ def main() -> None:
     cases: list[tuple[str, str, list[str], dict[str, Any]]] = [
         ("greedy", f"1 sequence, greedy, {tok} tokens", [PROMPT], {"temperature": 0}),
         ("n", f"n={args.n} of one prompt, top-k 40", [PROMPT], dict(topk, n=args.n)),
+        (
+            "n_temp",
+            f"n={args.n} of one prompt, temperature only",
+            [PROMPT],
+            {"temperature": 0.8, "seed": 0, "n": args.n},
+        ),
+        (
+            "n_minp",
+            f"n={args.n} of one prompt, min-p 0.05",
+            [PROMPT],
+            {"temperature": 0.8, "seed": 0, "min_p": 0.05, "n": args.n},
+        ),
+        (
+            "n_topk_minp",
+            f"n={args.n} of one prompt, top-k 40 + min-p 0.05",
+            [PROMPT],
+            dict(topk, min_p=0.05, n=args.n),
+        ),
         (
             "n_topp",
             f"n={args.n} of one prompt, top-k 40 + top-p 0.95",

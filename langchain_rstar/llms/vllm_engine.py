@@ -351,7 +351,9 @@ class VLLMEngine(BaseLLM):
         sampling_kwargs: Further default ``SamplingParams`` fields.
         batch_wait_ms: After the first queued request, keep collecting others this long
             before running a batch (the batch also waits for a running one to finish).
-        max_batch_prompts: Cap on prompts per engine call (None: unbounded).
+        max_batch_prompts: Cap on prompts per engine call (None: unbounded); coalesced
+            batches only (with continuous batching vLLM's scheduler admits requests:
+            cap them with ``engine_kwargs={"max_num_seqs": ...}``).
         use_all_cpus: On CPU machines with at most 4 usable cores, let the model use all
             of them (exports ``VLLM_CPU_NUM_OF_RESERVED_CPU=0`` unless already set;
             vLLM otherwise keeps one core for its scheduler).
