@@ -143,7 +143,10 @@ def main() -> None:
         "batch_topp, threads, staggered",
     )
     parser.add_argument(
-        "--continuous", action="store_true", help="VLLMEngine(continuous_batching=True)"
+        "--continuous",
+        action="store_true",
+        help="VLLMEngine(continuous_batching=True); without it this benchmark pins "
+        "coalesced generate() batches (continuous_batching=False), not the engine's default",
     )
     parser.add_argument(
         "--no-shortlist",
