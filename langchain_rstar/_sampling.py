@@ -180,11 +180,20 @@ def trim_repetition(
     n = len(text)
     if n < min_chars:
         return text, False
-    for p in range(1, min(max_period, n // min_copies) + 1):
-        need = max(min_chars, min_copies * p)
-        if need > n:
+    last = text[n - 1]
+    longest = min(max_period, n // min_copies)  # so that min_copies * p <= n
+    end = n - 1
+    while True:
+        # Candidate periods p in increasing order: text[n - 1 - p] must equal the last
+        # character, so step through that character's earlier occurrences (str.rfind, in C)
+        # instead of testing every p (this runs on every sample a search draws).
+        j = text.rfind(last, max(0, n - 1 - longest), end)
+        if j < 0:
             break
-        if text[n - 1] != text[n - 1 - p] or text[n - need] != text[n - need + p]:
+        end = j
+        p = n - 1 - j
+        need = max(min_chars, min_copies * p)
+        if text[n - need] != text[n - need + p]:
             continue
         if text[n - need : n - p] != text[n - need + p :]:
             continue

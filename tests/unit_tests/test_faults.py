@@ -268,6 +268,56 @@ def test_trim_repetition_leaves_ordinary_text_alone(text: str) -> None:
     assert trim_repetition(text) == (text, False)
 
 
+def _trim_by_definition(
+    text: str, min_chars: int = 40, min_copies: int = 3, max_period: int = 512
+) -> tuple[str, bool]:
+    """Reference: the smallest period p whose last ``max(min_chars, min_copies * p)``
+    characters are p-periodic; cut after the first copy of the longest periodic tail."""
+    n = len(text)
+    if n < min_chars:
+        return text, False
+    for p in range(1, min(max_period, n // min_copies) + 1):
+        need = max(min_chars, min_copies * p)
+        if all(text[i] == text[i + p] for i in range(n - need, n - p)):
+            lo = n - need
+            while lo > 0 and text[lo - 1] == text[lo - 1 + p]:
+                lo -= 1
+            cut = lo + p
+            if any(c.isspace() for c in text[lo:cut]):
+                limit = min(n, lo + 2 * p)
+                while cut < limit and not text[cut - 1].isspace() and not text[cut].isspace():
+                    cut += 1
+            return text[:cut], True
+    return text, False
+
+
+def test_trim_repetition_matches_its_definition_on_random_text() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabets = ["ab", "ab .\n", "abcdefgh ", "The answer is 12. "]
+    trimmed = 0
+    for i in range(3000):
+        chars = rng.choice(alphabets)
+        unit = "".join(rng.choice(chars) for _ in range(rng.randint(1, 30)))
+        head = "".join(rng.choice(chars) for _ in range(rng.randint(0, 60)))
+        tail = "".join(rng.choice(chars) for _ in range(rng.randint(0, 3)))
+        text = head + unit * rng.randint(0, 8) + unit[: rng.randint(0, len(unit))] + tail
+        limits: dict[str, int] = (
+            {}
+            if i % 3
+            else {
+                "min_chars": rng.randint(1, 50),
+                "min_copies": rng.randint(2, 5),
+                "max_period": rng.randint(1, 40),
+            }
+        )
+        got = trim_repetition(text, **limits)
+        assert got == _trim_by_definition(text, **limits), (text, limits)
+        trimmed += got[1]
+    assert 300 < trimmed < 2700  # both outcomes are exercised
+
+
 def test_sampler_trims_repetitions_and_counts_them() -> None:
     llm = FaultyLLM(llm=apples_llm(), repeat_every=1, repeat_text=" 12 - 2 = 10. The answer is 10.")
     outcome = Sampler(llm).sample(_call(n=3))
