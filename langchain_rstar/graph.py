@@ -67,9 +67,21 @@ def _config_cached(items: tuple[tuple[str, Any], ...]) -> RStarConfig:
     return RStarConfig.model_validate(dict(items))
 
 
+#: The last (config dict, config) pair: every task of a search passes an equal dict (the
+#: state's ``config`` channel), and comparing two dicts is cheaper than sorting one.
+_last_config: tuple[dict[str, Any], RStarConfig] | None = None
+
+
 def config_from_state(data: Mapping[str, Any] | None) -> RStarConfig:
     """The validated config stored (as a dict) in the graph state."""
-    return _config_cached(tuple(sorted((data or {}).items())))
+    global _last_config
+    last = _last_config
+    if last is not None and data is not None and last[0] == data:
+        return last[1]
+    cfg = _config_cached(tuple(sorted((data or {}).items())))
+    if data is not None:
+        _last_config = (dict(data), cfg)
+    return cfg
 
 
 def recursion_limit(config: RStarConfig) -> int:
