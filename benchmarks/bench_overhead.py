@@ -7,9 +7,10 @@ real one: several distinct children per expansion, answers that disagree), answe
 
 Printed (all from this one run):
 
-* instant model: wall time per LLM request and per rollout. Everything that is not the
-  scripted model's own arithmetic is framework: the graph, the reducers, the action code,
-  LangChain's ``generate`` plumbing and callbacks.
+* instant model: wall and CPU time per LLM request and per rollout, and framework time
+  per request (wall time outside the model calls, as ``RStarResult.usage`` measures it).
+  Everything that is not the scripted model's own arithmetic is framework: the graph, the
+  reducers, the action code, LangChain's ``generate`` plumbing and callbacks.
 * 50 ms model: ``framework_seconds / wall_seconds`` (time outside model calls), the
   median of ``--repeat`` runs.
 
@@ -157,12 +158,15 @@ class _FloorState(TypedDict):
     acc: Annotated[list[int], operator.add]
 
 
-def langgraph_floor(supersteps: int, tasks: int, repeat: int = 3) -> float:
+def langgraph_floor(
+    supersteps: int, tasks: int, repeat: int = 3, use_async: bool = False
+) -> float:
     """CPU seconds a bare LangGraph graph needs for the same supersteps and tasks.
 
     A controller node alternates with a fan-out of no-op ``Send`` tasks, so that the
     graph runs ``supersteps`` supersteps and ``tasks`` tasks in all: LangGraph's own cost,
-    the floor under any framework built on it.
+    the floor under any framework built on it. ``use_async``: ``ainvoke`` with coroutine
+    nodes and routing (no executor hop), as the search's own async path runs.
     """
     rounds = max(supersteps // 2, 1)
     fan = max(round((tasks - rounds) / rounds), 1)
@@ -176,17 +180,30 @@ def langgraph_floor(supersteps: int, tasks: int, repeat: int = 3) -> float:
     def work(x: dict[str, Any]) -> dict[str, Any]:
         return {"acc": [1]}
 
+    async def actrl(s: _FloorState) -> dict[str, Any]:
+        return ctrl(s)
+
+    async def aroute(s: _FloorState) -> Any:
+        return route(s)
+
+    async def awork(x: dict[str, Any]) -> dict[str, Any]:
+        return work(x)
+
     builder = StateGraph(_FloorState)
-    builder.add_node("ctrl", ctrl)
-    builder.add_node("work", work)
+    builder.add_node("ctrl", actrl if use_async else ctrl)
+    builder.add_node("work", awork if use_async else work)
     builder.add_edge(START, "ctrl")
-    builder.add_conditional_edges("ctrl", route, ["work", END])
+    builder.add_conditional_edges("ctrl", aroute if use_async else route, ["work", END])
     builder.add_edge("work", "ctrl")
     graph = builder.compile()
+    config: Any = {"recursion_limit": 100_000}
     best = float("inf")
     for _ in range(repeat):
         cpu = time.process_time()
-        graph.invoke({"i": 0, "acc": []}, {"recursion_limit": 100_000})
+        if use_async:
+            asyncio.run(graph.ainvoke({"i": 0, "acc": []}, config))
+        else:
+            graph.invoke({"i": 0, "acc": []}, config)
         best = min(best, time.process_time() - cpu)
     return best
 
@@ -195,11 +212,13 @@ def report(label: str, r: dict[str, Any], latency: float) -> None:
     per_req = r["wall"] / max(r["requests"], 1) * 1e3
     cpu_req = r["cpu"] / max(r["requests"], 1) * 1e3
     per_roll = r["wall"] / max(r["rollouts"], 1) * 1e3
+    fw_req = r["framework"] / max(r["requests"], 1) * 1e3  # wall time outside model calls
     share = r["framework"] / r["usage_wall"] if r["usage_wall"] else 0.0
     print(
         f"{label:<39} requests={r['requests']:>4} nodes={r['nodes']:>4} "
         f"wall={r['wall']:6.3f}s cpu={r['cpu']:6.3f}s  "
         f"wall/request={per_req:6.2f}ms cpu/request={cpu_req:5.2f}ms "
+        f"framework/request={fw_req:5.2f}ms "
         f"wall/rollout={per_roll:7.2f}ms  framework_share={share * 100:5.1f}%  "
         f"answer={r['answer']}",
         flush=True,
@@ -228,17 +247,21 @@ def main() -> None:
         print(buf.getvalue())
         return
     run_once(0.0, 1, False)  # warm imports and caches
-    for batch in (1, 8):
-        steps, tasks = graph_shape(batch)
-        floor = langgraph_floor(steps, tasks)
-        best = min(
-            (run_once(0.0, batch, False) for _ in range(args.repeat)), key=lambda r: r["cpu"]
-        )
-        print(
-            f"rollout_batch={batch}: {steps} supersteps, {tasks} tasks; bare LangGraph floor "
-            f"{floor * 1e3:.0f} ms CPU = {floor / best['requests'] * 1e3:.2f} ms per request "
-            f"({floor / best['cpu'] * 100:.0f}% of the search's CPU)"
-        )
+    for use_async in (False, True):
+        mode = "async" if use_async else "sync"
+        for batch in (1, 8):
+            steps, tasks = graph_shape(batch)
+            floor = langgraph_floor(steps, tasks, use_async=use_async)
+            best = min(
+                (run_once(0.0, batch, use_async) for _ in range(args.repeat)),
+                key=lambda r: r["cpu"],
+            )
+            print(
+                f"{mode} rollout_batch={batch}: {steps} supersteps, {tasks} tasks; bare "
+                f"LangGraph floor {floor * 1e3:.0f} ms CPU = "
+                f"{floor / best['requests'] * 1e3:.2f} ms per request "
+                f"({floor / best['cpu'] * 100:.0f}% of the search's CPU)"
+            )
     for use_async in (False, True):
         for batch in (1, 8):
             mode = "async" if use_async else "sync"
