@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument(
         "--no-shortlist",
         action="store_true",
-        help="VLLMEngine(shortlist_top_p=False): vLLM's own top-p (sorts the vocabulary)",
+        help="shortlist_top_p=False: the backend's own top-p (sorts the vocabulary)",
     )
     parser.add_argument("--stagger-s", type=float, default=1.0, help="staggered: gap (s)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
@@ -181,7 +181,9 @@ def main() -> None:
     else:
         from langchain_rstar.llms import TransformersLLM
 
-        llm = TransformersLLM(model=model, batch_size=args.prompts)
+        llm = TransformersLLM(
+            model=model, batch_size=args.prompts, shortlist_top_p=not args.no_shortlist
+        )
         force_len = {"min_new_tokens": args.tokens}
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {_cpu_name()}, {os.cpu_count()} CPUs, {versions}")
     print(

@@ -72,9 +72,9 @@ class RStarConfig(BaseModel):
             "paper's 0.8 / 40 / 0.95). 'fast': the same without top_p, the one filter that "
             "sorts the whole vocabulary for every token on local CPU backends (about 5x "
             "slower decoding with Gemma's 262k vocabulary). 'auto': 'fast' on a backend "
-            "whose top-p is costly (see top_p_is_costly), else 'paper'. VLLMEngine on CPU "
-            "applies top-p inside the top-k shortlist (same tokens, top-k cost), so 'auto' "
-            "keeps the paper's filters there."
+            "whose top-p is costly (see top_p_is_costly), else 'paper'. VLLMEngine and "
+            "TransformersLLM apply top-p inside the top-k shortlist by default (same tokens, "
+            "top-k cost), so 'auto' keeps the paper's filters there."
         ),
     )
     max_tokens: int = Field(
@@ -198,10 +198,12 @@ class RStarConfig(BaseModel):
 def top_p_is_costly(llm: Any) -> bool:
     """Whether top-p sampling costs ``llm`` a sort of the whole vocabulary per token.
 
-    A model says so itself with a boolean ``rstar_top_p_costly`` attribute (a backend that
-    applies top-p inside the top-k shortlist sets it False). Otherwise: the package's local
-    backends are costly on CPU (vLLM's CPU sampler and ``transformers`` both sort the full
-    vocabulary when top-p is set); remote and other models are not.
+    A model says so itself with a boolean ``rstar_top_p_costly`` attribute: the package's
+    ``VLLMEngine`` and ``TransformersLLM`` apply top-p inside the top-k shortlist by default
+    and say False; with ``shortlist_top_p=False`` they say True on CPU (vLLM's CPU sampler)
+    or always (``transformers``), as both sort the whole vocabulary when top-p is set.
+    Without the attribute: a ``VLLMEngine``-named model is costly on CPU; remote and other
+    models are not.
     """
     seen = 0
     while llm is not None and seen < 8:
@@ -216,8 +218,6 @@ def top_p_is_costly(llm: Any) -> bool:
     module = type(llm).__module__
     if not module.startswith("langchain_rstar.llms"):
         return False
-    if name == "TransformersLLM":
-        return True
     if name == "VLLMEngine":
         try:
             from vllm.platforms import current_platform

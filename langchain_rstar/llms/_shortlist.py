@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 
+from langchain_rstar.llms._topk_topp import shortlist_top_k_top_p
+
 __all__ = ["EXTRA_KEY", "FQCN", "ShortlistTopP", "shortlist_top_k_top_p"]
 
 EXTRA_KEY = "rstar_shortlist"
@@ -31,38 +33,6 @@ EXTRA_KEY = "rstar_shortlist"
 
 FQCN = "langchain_rstar.llms._shortlist:ShortlistTopP"
 """The processor as vLLM's ``logits_processors`` entry (loaded in the engine process)."""
-
-
-def shortlist_top_k_top_p(logits: torch.Tensor, k: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """Mask ``logits`` in place to top-k, then top-p of the renormalised top-k set.
-
-    Args:
-        logits: ``[batch, vocab]`` float logits (temperature already applied).
-        k: ``[batch]`` top-k per row (clamped to ``[1, vocab]``).
-        p: ``[batch]`` top-p per row (``>= 1``: top-k only).
-
-    Returns:
-        ``logits``, with the dropped tokens set to ``-inf``.
-    """
-    vocab = logits.shape[1]
-    k = k.to(device=logits.device, dtype=torch.long).clamp(min=1, max=vocab)
-    p = p.to(logits.device)
-    max_k = int(k.max())
-    values = logits.topk(max_k, dim=1).values  # descending
-    ranks = torch.arange(max_k, device=logits.device).unsqueeze(0)
-    in_k = ranks < k.unsqueeze(1)
-    values = values.masked_fill(~in_k, -float("inf"))
-    probs = values.float().softmax(dim=-1)
-    # vLLM drops a token when the mass of it and everything below it is at most 1 - p,
-    # i.e. keeps it while the mass strictly above it is below p.
-    tail = probs.flip(-1).cumsum(-1).flip(-1)
-    keep = tail > (1 - p.to(probs.dtype)).unsqueeze(1)
-    keep[:, 0] = True
-    keep |= (p >= 1).unsqueeze(1) & in_k
-    keep &= in_k
-    last = keep.sum(dim=1, keepdim=True) - 1
-    threshold = values.gather(1, last)  # the smallest kept logit of each row
-    return logits.masked_fill_(logits < threshold, -float("inf"))
 
 
 class ShortlistTopP(LogitsProcessor):

@@ -110,6 +110,10 @@ class TransformersLLM(BaseLLM):
         seed: Default seed (None: unseeded).
         stop: Default stop strings.
         generate_kwargs: Further default ``generate`` arguments.
+        shortlist_top_p: With both top-k and top-p set, compute top-p inside the top-k
+            shortlist (:class:`~langchain_rstar.llms._topk_topp.HFShortlistTopKTopP`: the
+            same kept tokens as ``transformers``' own warpers, without sorting the whole
+            vocabulary for every token). False uses ``transformers``' warpers.
     """
 
     accepts_sampling_kwargs: ClassVar[bool] = True
@@ -134,6 +138,7 @@ class TransformersLLM(BaseLLM):
     seed: int | None = None
     stop: list[str] | None = None
     generate_kwargs: dict[str, Any] = Field(default_factory=dict)
+    shortlist_top_p: bool = True
 
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
     _resolved_model: str | None = PrivateAttr(default=None)
@@ -156,6 +161,13 @@ class TransformersLLM(BaseLLM):
             "min_p": self.min_p,
             "max_tokens": self.max_tokens,
         }
+
+    @property
+    def rstar_top_p_costly(self) -> bool:
+        """Whether top-p costs this model a full-vocabulary sort per token (read by the
+        search's ``sampling_preset="auto"``): False with ``shortlist_top_p`` (top-p with
+        top-k then costs what top-k costs)."""
+        return not self.shortlist_top_p
 
     @property
     def model_name(self) -> str:
@@ -262,6 +274,15 @@ class TransformersLLM(BaseLLM):
                 top_p=opts["top_p"],
                 min_p=opts["min_p"] or None,
             )
+            if self.shortlist_top_p and opts["top_k"] and 0.0 < opts["top_p"] < 1.0:
+                from transformers import LogitsProcessorList
+
+                from langchain_rstar.llms._topk_topp import HFShortlistTopKTopP
+
+                shortlist = HFShortlistTopKTopP(opts["top_k"], opts["top_p"], opts["temperature"])
+                gen_kwargs.update(
+                    top_k=0, top_p=1.0, logits_processor=LogitsProcessorList([shortlist])
+                )
         else:  # silence "sampling flags set but do_sample=False" warnings
             gen_kwargs.update(temperature=None, top_k=None, top_p=None)
         for key in EXTRA_HF_KWARGS:

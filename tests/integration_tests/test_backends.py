@@ -166,6 +166,23 @@ def test_transformers_n_samples_and_usage(transformers_llm: Any) -> None:
     assert 3 <= usage["completion_tokens"] <= 30
 
 
+def test_transformers_top_p_on_the_top_k_shortlist(transformers_llm: Any) -> None:
+    from langchain_rstar.config import top_p_is_costly
+
+    assert transformers_llm.shortlist_top_p and top_p_is_costly(transformers_llm) is False
+    greedy = transformers_llm.invoke(QUESTION, temperature=0, max_tokens=10)
+    # top-k 1 through the shortlist processor leaves only the argmax: all samples are greedy
+    one = transformers_llm.generate(
+        [QUESTION], n=3, temperature=1.0, top_k=1, top_p=0.9, max_tokens=10
+    )
+    assert [g.text for g in one.generations[0]] == [greedy] * 3
+    wide = transformers_llm.generate(
+        [QUESTION], n=6, temperature=1.5, top_k=40, top_p=0.95, max_tokens=10, seed=3
+    )
+    texts = [g.text for g in wide.generations[0]]
+    assert len(texts) == 6 and len(set(texts)) > 1, texts
+
+
 def test_transformers_stop_strings(transformers_llm: Any) -> None:
     res = transformers_llm.generate([COUNT], stop=[","], n=2, temperature=0.3, max_tokens=24)
     for g in res.generations[0]:
