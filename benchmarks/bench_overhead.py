@@ -158,9 +158,7 @@ class _FloorState(TypedDict):
     acc: Annotated[list[int], operator.add]
 
 
-def langgraph_floor(
-    supersteps: int, tasks: int, repeat: int = 3, use_async: bool = False
-) -> float:
+def langgraph_floor(supersteps: int, tasks: int, repeat: int = 3, use_async: bool = False) -> float:
     """CPU seconds a bare LangGraph graph needs for the same supersteps and tasks.
 
     A controller node alternates with a fan-out of no-op ``Send`` tasks, so that the
