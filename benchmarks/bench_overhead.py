@@ -206,6 +206,38 @@ def langgraph_floor(supersteps: int, tasks: int, repeat: int = 3, use_async: boo
     return best
 
 
+def wake_penalty(repeat: int = 30) -> tuple[float, float]:
+    """Median seconds of one fixed piece of search work, run hot and right after a 50 ms sleep.
+
+    On a virtual machine whose CPU idles while a thread waits, the code that runs after the
+    wait can be several times slower than the same code run back to back (cold caches, a
+    descheduled vCPU). The 50 ms rows pay that at every model call; this shows how much.
+    """
+    from langchain_rstar.answers import get_checker
+
+    checker = get_checker("arithmetic")
+    texts = [f"Step 1: 3 * 4 = 12. 12 - {i} = {12 - i}. The answer is {12 - i}." for i in range(10)]
+    cfg = RStarConfig()
+
+    def work() -> None:
+        for _ in range(3):
+            data = cfg.model_dump()
+            sorted(data.items())
+            [checker.extract(t) for t in texts]
+
+    out = []
+    for sleep in (0.0, 0.05):
+        times = []
+        for _ in range(repeat):
+            if sleep:
+                time.sleep(sleep)
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        out.append(sorted(times)[repeat // 2])
+    return out[0], out[1]
+
+
 def report(label: str, r: dict[str, Any], latency: float) -> None:
     per_req = r["wall"] / max(r["requests"], 1) * 1e3
     cpu_req = r["cpu"] / max(r["requests"], 1) * 1e3
@@ -276,6 +308,12 @@ def main() -> None:
                 key=lambda r: r["framework"] / r["usage_wall"],
             )
             report(f"50ms {mode} batch={batch} (median)", runs[len(runs) // 2], 0.05)
+    hot, cold = wake_penalty()
+    print(
+        f"# the same work (config dump, answer extraction) takes {hot * 1e6:.0f} us hot and "
+        f"{cold * 1e6:.0f} us right after a 50 ms sleep ({cold / hot:.1f}x): the 50 ms rows "
+        "pay that wake-up cost at every model call"
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# load1 at the end: {load:.1f} (wall times inflate with machine load; CPU does not)")
 
