@@ -58,10 +58,10 @@ def main() -> None:
             n = int((row.get("usage") or {}).get("samples") or sum(counts.values()))
             samples += n
             right_samples += hits
-            covered += hits > 0
-            ok = row.get("prediction") is not None and checker.equivalent(row["prediction"], gold)
-            right += ok
-            if ok:
+            # ``correct`` / ``covered`` as `rstar eval` graded them (evaluation.grade).
+            covered += bool(row.get("covered"))
+            if row.get("correct"):
+                right += 1
                 majority_right[path].add(qid)
             tokens += int((row.get("usage") or {}).get("completion_tokens") or 0)
         q = len(common)
