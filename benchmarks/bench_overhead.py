@@ -243,12 +243,14 @@ def report(label: str, r: dict[str, Any], latency: float) -> None:
     cpu_req = r["cpu"] / max(r["requests"], 1) * 1e3
     per_roll = r["wall"] / max(r["rollouts"], 1) * 1e3
     fw_req = r["framework"] / max(r["requests"], 1) * 1e3  # wall time outside model calls
+    fw_sample = r["framework"] / max(r["samples"], 1) * 1e3
     share = r["framework"] / r["usage_wall"] if r["usage_wall"] else 0.0
     print(
-        f"{label:<39} requests={r['requests']:>4} nodes={r['nodes']:>4} "
+        f"{label:<39} requests={r['requests']:>4} samples={r['samples']:>4} "
+        f"nodes={r['nodes']:>4} "
         f"wall={r['wall']:6.3f}s cpu={r['cpu']:6.3f}s  "
         f"wall/request={per_req:6.2f}ms cpu/request={cpu_req:5.2f}ms "
-        f"framework/request={fw_req:5.2f}ms "
+        f"framework/request={fw_req:5.2f}ms framework/sample={fw_sample:5.3f}ms "
         f"wall/rollout={per_roll:7.2f}ms  framework_share={share * 100:5.1f}%  "
         f"answer={r['answer']}",
         flush=True,
