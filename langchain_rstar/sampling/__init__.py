@@ -1,0 +1,1 @@
+"""Sampling: requests, the sampler that turns them into model calls, vote caching, text cleanup."""
