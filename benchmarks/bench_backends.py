@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
 
-    from langchain_rstar.models import resolve_model
+    from langchain_rstar.llms.embedded import resolve_model
 
     model = resolve_model(args.model)
     import torch

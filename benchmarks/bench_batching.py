@@ -71,7 +71,7 @@ def gsm8k(count: int, offset: int = 0) -> list[str]:
 
 
 def peak(llm: Any, config: RStarConfig, tokens: int) -> tuple[float, dict[str, Any]]:
-    from langchain_rstar import _prompts as P
+    from langchain_rstar import prompts as P
 
     questions = gsm8k(64, offset=100)
     prompts = [P.solve_prefix(config.task, q) + "Step 1:" for q in questions]

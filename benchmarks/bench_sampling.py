@@ -110,8 +110,8 @@ def make_engine(max_num_seqs: int) -> Any:
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # all cores, as VLLMEngine
     from vllm import LLM
 
+    from langchain_rstar.llms.embedded import default_model_dir
     from langchain_rstar.llms.vllm_engine import _cpu_auto_dtype
-    from langchain_rstar.models import default_model_dir
 
     return LLM(
         model=str(default_model_dir()),
@@ -145,7 +145,7 @@ def throughput(
 def accuracy(llm: Any, rows: Sequence[dict[str, Any]], preset: dict[str, Any]) -> dict[str, Any]:
     from vllm import SamplingParams
 
-    from langchain_rstar import _prompts as P
+    from langchain_rstar import prompts as P
     from langchain_rstar.answers import get_checker, majority_vote
 
     checker = get_checker("arithmetic")
@@ -186,7 +186,7 @@ def main() -> None:
     check_equivalence(trials=6 if not args.check else 30)
     if args.check:
         return
-    from langchain_rstar import _prompts as P
+    from langchain_rstar import prompts as P
 
     rows = load_questions("svamp", max(args.prompts, args.accuracy))
     prompts = [P.solve_prefix("arithmetic", r["problem"]) + "Step 1:" for r in rows]

@@ -9,7 +9,7 @@ by the vote cache are not counted, they cost nothing):
 * on the scripted model (varied, deterministic samples; tokens there are words, so only the
   sequence counts are meaningful) at the package defaults and at the paper's settings;
 * with ``--real N``, on the first N GSM8K questions with the embedded model
-  (:func:`langchain_rstar.models.default_llm`), at the package defaults, or at
+  (:func:`langchain_rstar.llms.embedded.default_llm`), at the package defaults, or at
   ``--rollouts``.
 
 Run::
@@ -99,7 +99,7 @@ def scripted() -> None:
     show("  paper settings, with verification", count(chain(True, **PAPER), QUESTION), False)
     # What the vote cache would save if discriminator calls opted in (SampleCall.cache):
     # masked prefixes of candidates that share their first steps are identical prompts.
-    import langchain_rstar.verify as verify
+    import langchain_rstar.search.verify as verify
 
     original = verify._call_for
 
@@ -120,7 +120,7 @@ def scripted() -> None:
 
 
 def real(n: int, rollouts: int | None, max_tokens: int | None) -> None:
-    from langchain_rstar.models import default_llm
+    from langchain_rstar.llms.embedded import default_llm
 
     path = None
     for root in (os.environ.get("RSTAR_DATA_DIR"), "/work/shared/data", "shared/data"):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_rstar.answers import get_checker
-from langchain_rstar.report import wilson_interval
+from langchain_rstar.eval.report import wilson_interval
 
 
 def _load(path: Path) -> dict[str, dict[str, Any]]:

@@ -33,8 +33,8 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import NotRequired, TypedDict
 
 from langchain_rstar import RStarChain, RStarConfig, validate_question
-from langchain_rstar._state import RStarState
-from langchain_rstar.graph import recursion_limit
+from langchain_rstar.search.graph import recursion_limit
+from langchain_rstar.search.state import RStarState
 
 __all__ = ["make_graph", "scripted_llm", "GraphInput", "GraphOutput"]
 

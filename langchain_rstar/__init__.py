@@ -7,12 +7,12 @@ from a masked prefix; the answer both agree on wins (arXiv 2408.06195).
 
 from __future__ import annotations
 
-from langchain_rstar._sampling import RStarBackendError
 from langchain_rstar.chain import RStarChain, validate_question
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import Candidate, RStarProgress, RStarResult, Step, Usage
+from langchain_rstar.sampling.sampler import RStarBackendError
+from langchain_rstar.search.verify import verify_candidates
 from langchain_rstar.tool import RStarTool
-from langchain_rstar.verify import verify_candidates
 
 __all__ = [
     "Candidate",

@@ -17,15 +17,7 @@ from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
 from pydantic import BaseModel, Field
 
-from langchain_rstar._quiet import QUIET_KEY, manager_is_quiet
-from langchain_rstar._sampling import (
-    Sampler,
-    backend_dead_errors,
-    raise_if_backend_dead,
-    scoped_config,
-)
 from langchain_rstar.config import RStarConfig
-from langchain_rstar.graph import ROOT_ID, build_graph, recursion_limit
 from langchain_rstar.result import (
     Candidate,
     RStarProgress,
@@ -34,6 +26,14 @@ from langchain_rstar.result import (
     Usage,
     Verification,
 )
+from langchain_rstar.sampling.sampler import (
+    Sampler,
+    backend_dead_errors,
+    raise_if_backend_dead,
+    scoped_config,
+)
+from langchain_rstar.search._untraced import QUIET_KEY, manager_is_quiet
+from langchain_rstar.search.graph import ROOT_ID, build_graph, recursion_limit
 
 __all__ = ["RStarChain", "RStarInput", "validate_question"]
 
@@ -101,7 +101,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
 
     Args:
         generator: any LangChain ``BaseLLM`` or ``BaseChatModel``; None uses the embedded
-            default small model (:func:`langchain_rstar.models.default_llm`).
+            default small model (:func:`langchain_rstar.llms.embedded.default_llm`).
         discriminator: the model that verifies candidates; None means no verification
             when a generator is given (answer = generator majority), and the embedded model
             when neither is given; ``True`` uses the generator as its own discriminator.
@@ -132,7 +132,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         elif not isinstance(config, RStarConfig):
             raise TypeError(f"config must be an RStarConfig or a dict, got {type(config).__name__}")
         if generator is None:
-            from langchain_rstar.models import default_llm
+            from langchain_rstar.llms.embedded import default_llm
 
             generator = default_llm()
             if discriminator is None:
@@ -251,7 +251,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         )
         if manager_is_quiet(run_manager):
             # Nothing observes this search: its nodes and model calls skip LangChain's
-            # per-run set-up (see langchain_rstar._quiet).
+            # per-run set-up (see langchain_rstar.search._untraced).
             out["configurable"] = {**(out.get("configurable") or {}), QUIET_KEY: True}
         return out
 
@@ -303,7 +303,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
         from langchain_rstar.answers import get_checker
-        from langchain_rstar.graph import build_candidates, weighted_majority
+        from langchain_rstar.search.graph import build_candidates, weighted_majority
 
         checker = get_checker(self.config.task)
         ranking = weighted_majority(build_candidates(values.get("nodes") or {}, checker), checker)

@@ -68,7 +68,7 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
 
     ``--scripted`` gives :func:`scripted_llm`; ``--backend openai`` a
     ``langchain_openai.OpenAI`` completions client on ``--base-url`` (e.g. ``vllm serve``);
-    otherwise :func:`langchain_rstar.models.default_llm` (the embedded Gemma 3 270M unless
+    otherwise :func:`langchain_rstar.llms.embedded.default_llm` (the embedded Gemma 3 270M unless
     ``--model`` names another).
     """
     if getattr(args, "scripted", False):
@@ -98,7 +98,7 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
         return client, f"{model} (openai @ {base_url})"
     if getattr(args, "base_url", None):
         raise CLIError("--base-url only applies to --backend openai")
-    from langchain_rstar.models import default_llm
+    from langchain_rstar.llms.embedded import default_llm
 
     try:
         llm = default_llm(backend=backend, model=model)  # type: ignore[arg-type]
@@ -195,7 +195,7 @@ def _search_options(p: argparse.ArgumentParser) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from langchain_rstar.evaluation import METHODS
+    from langchain_rstar.eval.harness import METHODS
 
     parser = argparse.ArgumentParser(
         prog="rstar",
@@ -282,7 +282,7 @@ def _err(msg: str) -> None:
 def _load_examples(args: argparse.Namespace) -> tuple[list[Any], str, str | None]:
     """(examples in the window, dataset name for records, task family or None)."""
     try:
-        from langchain_rstar import datasets as ds
+        from langchain_rstar.eval import datasets as ds
     except ImportError as exc:  # pragma: no cover - the module ships with the package
         raise CLIError(f"datasets are unavailable: {exc}") from exc
     if args.offset < 0:
@@ -310,13 +310,13 @@ def _load_examples(args: argparse.Namespace) -> tuple[list[Any], str, str | None
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from langchain_rstar.evaluation import (
+    from langchain_rstar.eval.harness import (
         OutputLockedError,
         SettingsMismatchError,
         build_method,
         run_evaluation,
     )
-    from langchain_rstar.report import wilson_interval
+    from langchain_rstar.eval.report import wilson_interval
 
     if args.concurrency < 1:
         raise CLIError("--concurrency must be >= 1")
@@ -371,7 +371,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from langchain_rstar.report import (
+    from langchain_rstar.eval.report import (
         load_records,
         markdown_table,
         plot_accuracy_vs_cost,
@@ -401,7 +401,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _print_result(result: Any, model_label: str) -> None:
-    from langchain_rstar.evaluation import render_trajectory
+    from langchain_rstar.eval.harness import render_trajectory
 
     print(f"Model: {model_label}")
     print(f"Question: {result.question}")

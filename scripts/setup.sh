@@ -28,6 +28,6 @@ fi
 
 echo "[setup] preparing the embedded model"
 $PY - <<'PY'
-from langchain_rstar.models import default_model_dir
+from langchain_rstar.llms.embedded import default_model_dir
 print("[setup] model folder:", default_model_dir())
 PY

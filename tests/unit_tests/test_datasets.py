@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-import langchain_rstar.datasets as ds
-from langchain_rstar.datasets import DATASETS, Example, default_data_dir, load_dataset
+import langchain_rstar.eval.datasets as ds
+from langchain_rstar.eval.datasets import DATASETS, Example, default_data_dir, load_dataset
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 SIZES = {"gsm8k": 1319, "gsm8khard": 1319, "svamp": 1000, "math": 500, "stg": 687}

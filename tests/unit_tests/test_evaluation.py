@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from langchain_rstar import RStarConfig
-from langchain_rstar.evaluation import (
+from langchain_rstar.eval.harness import (
     METHODS,
     OutputLockedError,
     SettingsMismatchError,

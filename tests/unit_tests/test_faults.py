@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from langchain_rstar import RStarBackendError, RStarChain, RStarConfig, RStarResult
-from langchain_rstar._sampling import (
+from langchain_rstar.sampling.sampler import (
     SCOPE_KEY,
     BackendDeadError,
     SampleCall,
     Sampler,
     trim_repetition,
 )
-from langchain_rstar.faults import GARBAGE, FaultyLLM, InjectedFault
 from langchain_rstar.testing import ScriptedLLM
+from langchain_rstar.testing.faults import GARBAGE, FaultyLLM, InjectedFault
 from scripts import GOLD, QUESTION, apples_llm
 
 FAST = {"num_rollouts": 8, "retry_backoff": 0.0}

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from langchain_rstar import models
 from langchain_rstar.llms import TransformersLLM, VLLMEngine
+from langchain_rstar.llms import embedded as models
 from langchain_rstar.llms._common import (
     SAMPLING_KWARGS,
     CoalescingWorker,

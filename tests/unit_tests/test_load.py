@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from langchain_rstar import RStarChain, RStarConfig, RStarResult
-from langchain_rstar.faults import FaultyLLM
 from langchain_rstar.testing import ScriptedLLM, prompt_tail
+from langchain_rstar.testing.faults import FaultyLLM
 
 _PAIR = re.compile(r"What is (\d+) plus (\d+)\?")
 _NUMBER = re.compile(r"\d{4,}")

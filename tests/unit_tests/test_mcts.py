@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from langchain_rstar import mcts
+from langchain_rstar.search import mcts
 
 
 def _tree() -> dict[str, dict]:

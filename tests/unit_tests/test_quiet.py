@@ -19,7 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 
 from langchain_rstar import RStarChain, RStarConfig
-from langchain_rstar._quiet import (
+from langchain_rstar.search._untraced import (
     QUIET_KEY,
     QuietLambda,
     is_quiet,
@@ -173,7 +173,7 @@ def test_control_nodes_and_routes_run_inline_under_ainvoke() -> None:
     from langgraph.graph import END, START, StateGraph
     from typing_extensions import TypedDict
 
-    from langchain_rstar._quiet import InlineRoute, control_node
+    from langchain_rstar.search._untraced import InlineRoute, control_node
 
     class S(TypedDict):
         n: int

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from langchain_rstar.report import (
+from langchain_rstar.eval.report import (
     load_records,
     markdown_table,
     plot_accuracy_vs_cost,

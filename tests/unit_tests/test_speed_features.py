@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from langchain_rstar import RStarChain, RStarConfig, mcts
-from langchain_rstar._sampling import SCOPE_KEY, SampleCall, Sampler
-from langchain_rstar.actions import child_sort_key, legal_actions, run_action
+from langchain_rstar import RStarChain, RStarConfig
 from langchain_rstar.answers import get_checker
-from langchain_rstar.graph import (
+from langchain_rstar.sampling.sampler import SCOPE_KEY, SampleCall, Sampler
+from langchain_rstar.search import mcts
+from langchain_rstar.search.actions import child_sort_key, legal_actions, run_action
+from langchain_rstar.search.graph import (
     _generator_ranking,
     _max_new_weight_per_rollout,
     build_candidates,

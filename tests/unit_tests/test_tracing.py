@@ -18,7 +18,7 @@ from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from langchain_core.tracers.schemas import Run
 
 from langchain_rstar import RStarChain, RStarConfig
-from langchain_rstar.actions import ACTION_NODE_NAMES
+from langchain_rstar.search.actions import ACTION_NODE_NAMES
 from scripts import GOLD, QUESTION, apples_llm
 
 ACTION_NAMES = set(ACTION_NODE_NAMES.values())

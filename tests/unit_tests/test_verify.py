@@ -6,8 +6,8 @@ import pytest
 
 from langchain_rstar import RStarChain, RStarConfig, verify_candidates
 from langchain_rstar.answers import get_checker
+from langchain_rstar.search.verify import cut_points, is_consistent, masked_prefix
 from langchain_rstar.testing import ScriptedLLM
-from langchain_rstar.verify import cut_points, is_consistent, masked_prefix
 from scripts import GOLD, QUESTION, apples_llm
 
 CHECKER = get_checker("arithmetic")

@@ -21,11 +21,11 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from langchain_rstar import _prompts as P
-from langchain_rstar._sampling import SampleCall, SampleOutcome
+from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, majority_vote
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import NodeRecord
+from langchain_rstar.sampling.sampler import SampleCall, SampleOutcome
 
 __all__ = [
     "ACTIONS",

@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from langchain_rstar._sampling import truncate_at_stop
+from langchain_rstar.sampling.sampler import truncate_at_stop
 
 __all__ = ["APPLES_QUESTION", "ScriptedLLM", "apples_llm", "prompt_tail"]
 

@@ -14,7 +14,7 @@ another node to expand. When every rollout of the wave is done, ``advance`` adds
 rollout's reward along its path and selects the next wave in the same step (one superstep
 per expansion level, not three); ``backprop`` does the same for a wave whose rollouts all
 ended on terminal or exhausted leaves without expanding anything. State is
-plain, id-keyed records (see :mod:`langchain_rstar._state`).
+plain, id-keyed records (see :mod:`langchain_rstar.search.state`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ from langchain_core.runnables.config import ensure_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from langchain_rstar import mcts
-from langchain_rstar._quiet import InlineRoute, QuietLambda, control_node
-from langchain_rstar._sampling import BackendDeadError, SampleOutcome, Sampler
-from langchain_rstar._state import RolloutRecord, RStarState, add_usage, merge_nodes
-from langchain_rstar.actions import (
+from langchain_rstar.answers import AnswerChecker, get_checker
+from langchain_rstar.config import RStarConfig, top_p_is_costly
+from langchain_rstar.result import NodeRecord
+from langchain_rstar.sampling.sampler import BackendDeadError, SampleOutcome, Sampler
+from langchain_rstar.search import mcts
+from langchain_rstar.search._untraced import InlineRoute, QuietLambda, control_node
+from langchain_rstar.search.actions import (
     ACTION_NODE_NAMES,
     ActionGen,
     ActionOutput,
@@ -43,9 +45,7 @@ from langchain_rstar.actions import (
     legal_actions,
     run_action,
 )
-from langchain_rstar.answers import AnswerChecker, get_checker
-from langchain_rstar.config import RStarConfig, top_p_is_costly
-from langchain_rstar.result import NodeRecord
+from langchain_rstar.search.state import RolloutRecord, RStarState, add_usage, merge_nodes
 
 __all__ = [
     "ROOT_ID",
@@ -183,7 +183,7 @@ class _ActionRunnable(QuietLambda):
     LangGraph gives every ``Send`` task its parent's config, so the per-task metadata (node
     id, parent, depth, action, rollout, Q, N) is patched in here, before the run starts.
     In a search nothing observes, the action runs without a run of its own
-    (:class:`~langchain_rstar._quiet.QuietLambda`).
+    (:class:`~langchain_rstar.search._untraced.QuietLambda`).
     """
 
     def _observed_config(self, task: Any, config: RunnableConfig | None) -> RunnableConfig:
@@ -859,7 +859,7 @@ def build_graph(
     builder.add_conditional_edges("advance", route, [*action_names, "backprop", "collect"])
     builder.add_conditional_edges("backprop", route, [*action_names, "backprop", "collect"])
     if discriminator is not None:
-        from langchain_rstar.verify import build_verify_graph
+        from langchain_rstar.search.verify import build_verify_graph
 
         builder.add_node("verify", build_verify_graph(discriminator))
         builder.add_conditional_edges("collect", InlineRoute(_route_after_collect), ["verify", END])

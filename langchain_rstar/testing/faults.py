@@ -4,7 +4,7 @@
 raises, sleeps, or returns garbage, empty text or an endless repetition instead of the
 wrapped model's answer. Use it to check that a search survives a flaky backend::
 
-    from langchain_rstar.faults import FaultyLLM
+    from langchain_rstar.testing.faults import FaultyLLM
 
     flaky = FaultyLLM(llm=my_llm, fail_every=3)        # every 3rd call raises
     slow = FaultyLLM(llm=my_llm, delay=2.0, delay_every=4)
@@ -32,7 +32,7 @@ from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from langchain_rstar._sampling import truncate_at_stop
+from langchain_rstar.sampling.sampler import truncate_at_stop
 
 __all__ = ["FaultyLLM", "InjectedFault", "GARBAGE"]
 

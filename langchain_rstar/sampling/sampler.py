@@ -32,7 +32,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 
-from langchain_rstar._quiet import is_quiet, llm_is_quiet
+from langchain_rstar.search._untraced import is_quiet, llm_is_quiet
 
 if TYPE_CHECKING:
     from langchain_rstar.result import RStarResult

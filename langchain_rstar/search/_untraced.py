@@ -11,7 +11,7 @@ no handler at all (no callbacks passed, no LangSmith tracer from the environment
 ``tracing_context``, no ``astream_events`` / ``stream_mode="messages"`` listener) and
 LangChain's global debug flag is off, nothing can observe the search's child runs, and it
 puts :data:`QUIET_KEY` in the graph's ``configurable``. Action nodes then call their
-function directly, and :class:`~langchain_rstar._sampling.Sampler` calls a plain
+function directly, and :class:`~langchain_rstar.sampling.sampler.Sampler` calls a plain
 ``BaseLLM``'s ``_generate`` / ``_agenerate`` directly when the model itself is quiet too
 (:func:`llm_is_quiet`: no callbacks, not verbose, no LLM cache). Anything observed keeps
 LangChain's full path, so traces are unchanged.

@@ -32,13 +32,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from typing_extensions import TypedDict
 
-from langchain_rstar import _prompts as P
-from langchain_rstar._quiet import InlineRoute, QuietLambda, control_node
-from langchain_rstar._sampling import BackendDeadError, SampleCall, Sampler
-from langchain_rstar._state import add_usage
-from langchain_rstar.actions import until_answer
+from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker, majority_vote
 from langchain_rstar.config import RStarConfig
+from langchain_rstar.sampling.sampler import BackendDeadError, SampleCall, Sampler
+from langchain_rstar.search._untraced import InlineRoute, QuietLambda, control_node
+from langchain_rstar.search.actions import until_answer
+from langchain_rstar.search.state import add_usage
 
 __all__ = [
     "VerifyState",
@@ -205,7 +205,7 @@ def _route(state: VerifyState) -> list[Send] | str:
 
 
 def _cfg(state: Mapping[str, Any]) -> RStarConfig:
-    from langchain_rstar.graph import config_from_state
+    from langchain_rstar.search.graph import config_from_state
 
     return config_from_state(state.get("config"))
 
@@ -294,7 +294,7 @@ def _discriminate_node(sampler: Sampler) -> QuietLambda:
 
 
 def _judge(state: VerifyState) -> dict[str, Any]:
-    from langchain_rstar.graph import weighted_majority
+    from langchain_rstar.search.graph import weighted_majority
 
     cfg = _cfg(state)
     checker = get_checker(cfg.task)
@@ -397,7 +397,7 @@ def verify_candidates(
     """
     cfg = config or RStarConfig()
     if generator_answer is None and candidates:
-        from langchain_rstar.graph import weighted_majority
+        from langchain_rstar.search.graph import weighted_majority
 
         ranking = weighted_majority(candidates, get_checker(cfg.task))
         total = sum(w for _, w in ranking)

@@ -1,9 +1,9 @@
 """Baselines that share rStar's model, prompts and accounting: few-shot CoT and self-consistency.
 
 Both baselines write the same prompt as the search's direct-answer action at the root
-(A2): the task's few-shot block (:func:`langchain_rstar._prompts.solve_prefix`), the
+(A2): the task's few-shot block (:func:`langchain_rstar.prompts.solve_prefix`), the
 question, then ``Step 1:``; generation stops at the first blank line. Every model call
-goes through :class:`~langchain_rstar._sampling.Sampler`, the same object the search uses,
+goes through :class:`~langchain_rstar.sampling.sampler.Sampler`, the same object the search uses,
 so retries, timeouts and token counts are accounted for in exactly the same way.
 
 * :class:`ChainOfThought` (``cot``): one greedy sample (temperature 0).
@@ -13,7 +13,7 @@ so retries, timeouts and token counts are accounted for in exactly the same way.
 
 Each ``solve`` returns a :class:`MethodOutput`; a model call that failed after its retries
 raises :class:`QuestionFailed` (the question has no result), and a dead backend raises
-:class:`~langchain_rstar._sampling.BackendDeadError`.
+:class:`~langchain_rstar.sampling.sampler.BackendDeadError`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 
 from langchain_core.language_models import BaseLanguageModel
 
-from langchain_rstar import _prompts as P
-from langchain_rstar._sampling import BackendDeadError, SampleCall, SampleOutcome, Sampler
+from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker, majority_vote
 from langchain_rstar.config import RStarConfig
+from langchain_rstar.sampling.sampler import BackendDeadError, SampleCall, SampleOutcome, Sampler
 
 __all__ = [
     "BackendDeadError",

@@ -1,7 +1,7 @@
 """Evaluation harness: run a method over a dataset into a resumable JSONL file.
 
 Four methods share one model, one prompt format and one accounting (every model call goes
-through :class:`~langchain_rstar._sampling.Sampler`):
+through :class:`~langchain_rstar.sampling.sampler.Sampler`):
 
 * ``cot``: greedy few-shot chain of thought (:class:`~.baselines.ChainOfThought`);
 * ``sc``: self-consistency, majority of N samples (:class:`~.baselines.SelfConsistency`);
@@ -40,17 +40,17 @@ from typing import IO, Any, Protocol
 
 from langchain_core.language_models import BaseLanguageModel
 
-from langchain_rstar import _prompts as P
-from langchain_rstar._sampling import BackendDeadError
+from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker
-from langchain_rstar.baselines import (
+from langchain_rstar.config import RStarConfig
+from langchain_rstar.eval.baselines import (
     ChainOfThought,
     MethodOutput,
     QuestionFailed,
     SelfConsistency,
 )
-from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import RStarResult, Step
+from langchain_rstar.sampling.sampler import BackendDeadError
 
 __all__ = [
     "METHODS",
@@ -447,7 +447,8 @@ def run_evaluation(
 
     Args:
         examples: items with ``id``, ``problem``, ``solution``, ``answer``, ``task``
-            (attributes or mapping keys), e.g. from :func:`langchain_rstar.datasets.load_dataset`.
+            (attributes or mapping keys), e.g. from
+            :func:`langchain_rstar.eval.datasets.load_dataset`.
         method: from :func:`build_method`.
         out: the JSONL file (created, or resumed).
         dataset: dataset name stored in the records.

@@ -5,7 +5,7 @@ The bundled datasets are the test sets released with rStar, laid out as
 records). ``data_dir`` is found as described in :func:`default_data_dir`.
 
 Example:
-    >>> from langchain_rstar.datasets import load_dataset
+    >>> from langchain_rstar.eval.datasets import load_dataset
     >>> examples = load_dataset("gsm8k", limit=10)  # doctest: +SKIP
     >>> examples[0].answer  # doctest: +SKIP
     '18'
@@ -82,7 +82,7 @@ class Example:
 
 
 def _candidate_data_dirs() -> list[Path]:
-    package_parent = Path(__file__).resolve().parent.parent
+    package_parent = Path(__file__).resolve().parents[2]
     cwd = Path.cwd()
     return [
         cwd / "shared" / "data",

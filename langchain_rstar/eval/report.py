@@ -1,6 +1,6 @@
 """Summaries of evaluation runs: a markdown table and an accuracy-versus-cost plot.
 
-Records (see :mod:`langchain_rstar.evaluation`) are grouped by run label (the method name
+Records (see :mod:`langchain_rstar.eval.harness`) are grouped by run label (the method name
 unless ``--label`` was given) and dataset. For each group:
 
 * ``n``: questions with a record;
@@ -110,7 +110,7 @@ def load_records(
     paths: Iterable[str | Path], *, warn: Callable[[str], None] | None = None
 ) -> list[dict[str, Any]]:
     """Records of several JSONL files; a repeated (label, dataset, id) keeps its first record."""
-    from langchain_rstar.evaluation import read_records
+    from langchain_rstar.eval.harness import read_records
 
     seen: set[tuple[str, str, str]] = set()
     out: list[dict[str, Any]] = []

@@ -1,0 +1,1 @@
+"""Evaluation: datasets, baselines, the JSONL harness behind `rstar eval`, reports."""

@@ -1,0 +1,1 @@
+"""The search: the controller graph, its state, the actions, MCTS math and verification."""
