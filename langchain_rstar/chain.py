@@ -15,9 +15,11 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
+from langgraph.types import Overwrite
 from pydantic import BaseModel, Field
 
 from langchain_rstar.config import RStarConfig
+from langchain_rstar.llms.embedded import default_llm
 from langchain_rstar.result import (
     Candidate,
     RStarProgress,
@@ -33,7 +35,16 @@ from langchain_rstar.sampling.sampler import (
     scoped_config,
 )
 from langchain_rstar.search._untraced import QUIET_KEY, manager_is_quiet
-from langchain_rstar.search.graph import ROOT_ID, build_graph, recursion_limit
+from langchain_rstar.search.budget import recursion_limit
+from langchain_rstar.search.candidates import (
+    build_candidates,
+    checker_for,
+    final_answer,
+    winning_candidate,
+)
+from langchain_rstar.search.graph import build_graph
+from langchain_rstar.search.state import ROOT_ID
+from langchain_rstar.tool import RStarTool
 
 __all__ = ["RStarChain", "RStarInput", "validate_question"]
 
@@ -132,8 +143,6 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         elif not isinstance(config, RStarConfig):
             raise TypeError(f"config must be an RStarConfig or a dict, got {type(config).__name__}")
         if generator is None:
-            from langchain_rstar.llms.embedded import default_llm
-
             generator = default_llm()
             if discriminator is None:
                 discriminator = generator
@@ -231,8 +240,6 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             **kwargs: other :class:`~langchain_rstar.tool.RStarTool` fields
                 (``max_steps``, ``response_format``, ...).
         """
-        from langchain_rstar.tool import RStarTool
-
         fields: dict[str, Any] = dict(kwargs)
         if args_schema is not None:
             fields["args_schema"] = args_schema
@@ -241,6 +248,14 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         if description is not None:
             fields["description"] = description
         return RStarTool(chain=self, **fields)
+
+    def check_question(self, value: Any) -> str:
+        """The question of an input, checked (:func:`validate_question`) before any model call.
+
+        Raises:
+            ValueError: with the reason, when the input is not a valid question.
+        """
+        return validate_question(value, self.config.max_question_chars)
 
     # -- state helpers -----------------------------------------------------------------
     def _graph_config(self, config: RunnableConfig, run_manager: Any) -> RunnableConfig:
@@ -281,8 +296,6 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             return None
         if not values:
             return {"question": question, "config": config}
-        from langgraph.types import Overwrite
-
         return {
             "question": question,
             "config": config,
@@ -302,18 +315,16 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         }
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
-        from langchain_rstar.answers import get_checker
-        from langchain_rstar.search.graph import build_candidates, weighted_majority
-
-        checker = get_checker(self.config.task)
-        ranking = weighted_majority(build_candidates(values.get("nodes") or {}, checker), checker)
-        total = sum(w for _, w in ranking)
+        checker = checker_for(self.config.task)
+        best, confidence = final_answer(
+            build_candidates(values.get("nodes") or {}, checker), checker
+        )
         usage = values.get("usage") or {}
         return RStarProgress(
             rollout=rollout,
             num_rollouts=self.config.num_rollouts,
-            best_answer=ranking[0][0] if ranking else None,
-            confidence=ranking[0][1] / total if ranking and total else 0.0,
+            best_answer=best,
+            confidence=confidence,
             completion_tokens=int(usage.get("completion_tokens", 0)),
             llm_calls=int(usage.get("llm_calls", 0)),
             nodes=len(values.get("nodes") or {}),
@@ -324,18 +335,8 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         nodes: dict[str, Any] = dict(values.get("nodes") or {})
         candidates = [Candidate.model_validate(c) for c in values.get("candidates") or []]
         answer = values.get("answer")
-        trajectory: list[Step] = []
-        if answer is not None:
-            from langchain_rstar.answers import get_checker
-
-            checker = get_checker(self.config.task)
-            winners = [c for c in candidates if checker.equivalent(c.answer, answer)]
-            if winners:
-                best = max(
-                    winners,
-                    key=lambda c: (c.score, c.confidence * c.reward, c.confidence),
-                )
-                trajectory = best.trajectory
+        best = winning_candidate(candidates, answer, checker_for(self.config.task))
+        trajectory: list[Step] = best.trajectory if best is not None else []
         usage_raw = values.get("usage") or {}
         busy = _union_seconds(values.get("intervals") or [])
         usage = Usage(
@@ -396,7 +397,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
         progress: bool = True,
     ) -> Iterator[RStarProgress | RStarResult]:
-        question = validate_question(input, self.config.max_question_chars)
+        question = self.check_question(input)
         start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = self._initial_state(question, graph_config)
@@ -422,7 +423,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
         progress: bool = True,
     ) -> AsyncIterator[RStarProgress | RStarResult]:
-        question = validate_question(input, self.config.max_question_chars)
+        question = self.check_question(input)
         start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = await self._ainitial_state(question, graph_config)

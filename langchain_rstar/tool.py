@@ -26,6 +26,7 @@ from langchain_core.runnables.config import patch_config
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field
 
+from langchain_rstar.answers import get_checker
 from langchain_rstar.result import RStarResult
 
 __all__ = ["RStarTool", "RStarToolInput", "format_result"]
@@ -76,8 +77,6 @@ def format_result(
         max_step_chars: characters per step.
         task: the answer family (to count candidates reaching an equivalent answer).
     """
-    from langchain_rstar.answers import get_checker
-
     if result.answer is None:
         reason = result.stop_reason or "no candidate answer"
         lines = [f"No answer found (stop reason: {reason})."]
@@ -147,10 +146,8 @@ class RStarTool(BaseTool):
         return self.chain.with_overrides(num_rollouts=num_rollouts)
 
     def _validate(self, question: str) -> None:
-        from langchain_rstar.chain import validate_question
-
         try:
-            validate_question(question, self.chain.config.max_question_chars)
+            self.chain.check_question(question)
         except ValueError as exc:
             raise ToolException(f"Invalid question: {exc}") from exc
 

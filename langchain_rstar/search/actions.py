@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from typing_extensions import TypedDict
@@ -29,6 +30,9 @@ from langchain_rstar.sampling.sampler import SampleCall, SampleOutcome
 
 __all__ = [
     "ACTIONS",
+    "ACTION_SPECS",
+    "ActionSpec",
+    "ROOT_ACTIONS",
     "ACTION_NODE_NAMES",
     "LEGAL_ACTIONS",
     "ExpandTask",
@@ -40,28 +44,6 @@ __all__ = [
     "is_solution",
     "until_answer",
 ]
-
-ACTIONS = ("A1", "A2", "A3", "A4", "A5")
-
-#: Graph node (and trace run) name of each action.
-ACTION_NODE_NAMES: dict[str, str] = {
-    "A1": "A1_one_step_thought",
-    "A2": "A2_direct_answer",
-    "A3": "A3_subquestion",
-    "A4": "A4_reanswer",
-    "A5": "A5_rephrase",
-}
-
-#: Legal actions by node type (before ``disable_a1`` / ``disable_a5``). One-step thoughts
-#: only lead to more thoughts or the answer, so once A1 is on a path A3/A4 are not offered.
-LEGAL_ACTIONS: dict[str, tuple[str, ...]] = {
-    "root": ("A1", "A2", "A3", "A5"),
-    "rephrase": ("A1", "A2", "A3"),
-    "subquestion": ("A1", "A2", "A3", "A4"),
-    "reanswer": ("A1", "A2", "A3"),
-    "thought": ("A1", "A2"),
-    "answer": (),
-}
 
 ActionGen = Generator[SampleCall, SampleOutcome, "ActionOutput"]
 
@@ -88,12 +70,9 @@ def legal_actions(record: Mapping[str, Any], config: RStarConfig) -> list[str]:
     """Actions to run when expanding ``record`` (empty for terminal nodes)."""
     if record.get("terminal"):
         return []
-    actions = list(LEGAL_ACTIONS.get(str(record.get("type")), ()))
-    if config.disable_a1 and "A1" in actions:
-        actions.remove("A1")
-    if config.disable_a5 and "A5" in actions:
-        actions.remove("A5")
-    return actions
+    return [
+        a for a in LEGAL_ACTIONS.get(str(record.get("type")), ()) if ACTION_SPECS[a].enabled(config)
+    ]
 
 
 def child_id(parent_id: str, action: str, index: int) -> str:
@@ -434,12 +413,91 @@ def a5_rephrase(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
     return {"children": children, "errors": outcome.errors}
 
 
-_IMPLS = {
-    "A1": a1_one_step_thought,
-    "A2": a2_direct_answer,
-    "A3": a3_subquestion,
-    "A4": a4_reanswer,
-    "A5": a5_rephrase,
+# --------------------------------------------------------------------------------------
+# The action table: every fact about an action, in one place
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ActionSpec:
+    """Everything the search needs to know about one action.
+
+    Attributes:
+        name: ``A1`` .. ``A5``.
+        node_name: graph node (and trace run) name.
+        child_type: type of the tree nodes the action creates.
+        successors: actions legal on a node of ``child_type`` (before the config's
+            ``disable_*`` switches). One-step thoughts only lead to more thoughts or the
+            answer, so once A1 is on a path A3/A4 are not offered.
+        max_weight: most generator-majority weight one run of the action can add to a
+            single answer (the early-stop bound, :mod:`langchain_rstar.search.budget`).
+            A1: ``d`` distinct thoughts that state answer X, out of ``a`` samples agreeing
+            on X, each weigh ``a / n`` (``n = num_a1_steps``, ``d <= a <= n``): at most
+            ``n`` in all. A2: one answer node, confidence at most 1. A3: at most
+            ``num_subquestions`` final sub-questions, each weighing at most 1. A4 copies its
+            parent's ``final`` flag, and a final sub-question is terminal (never expanded),
+            so A4 never creates a candidate; A5 creates none either.
+        disabled_by: the :class:`RStarConfig` switch that turns the action off, if any.
+        impl: the request generator (sans-IO, see the module docs).
+    """
+
+    name: str
+    node_name: str
+    child_type: str
+    successors: tuple[str, ...]
+    max_weight: Callable[[RStarConfig], float]
+    disabled_by: str | None
+    impl: Callable[[ExpandTask, RStarConfig, AnswerChecker], ActionGen]
+
+    def enabled(self, config: RStarConfig) -> bool:
+        """Whether ``config`` allows this action."""
+        return not (self.disabled_by and getattr(config, self.disabled_by))
+
+
+ACTION_SPECS: dict[str, ActionSpec] = {
+    spec.name: spec
+    for spec in (
+        ActionSpec(
+            "A1",
+            "A1_one_step_thought",
+            "thought",
+            ("A1", "A2"),
+            lambda cfg: float(cfg.num_a1_steps),
+            "disable_a1",
+            a1_one_step_thought,
+        ),
+        ActionSpec("A2", "A2_direct_answer", "answer", (), lambda cfg: 1.0, None, a2_direct_answer),
+        ActionSpec(
+            "A3",
+            "A3_subquestion",
+            "subquestion",
+            ("A1", "A2", "A3", "A4"),
+            lambda cfg: float(cfg.num_subquestions),
+            None,
+            a3_subquestion,
+        ),
+        ActionSpec(
+            "A4", "A4_reanswer", "reanswer", ("A1", "A2", "A3"), lambda cfg: 0.0, None, a4_reanswer
+        ),
+        ActionSpec(
+            "A5",
+            "A5_rephrase",
+            "rephrase",
+            ("A1", "A2", "A3"),
+            lambda cfg: 0.0,
+            "disable_a5",
+            a5_rephrase,
+        ),
+    )
+}
+
+#: Actions legal on the root (the question itself).
+ROOT_ACTIONS: tuple[str, ...] = ("A1", "A2", "A3", "A5")
+
+#: Views of the table.
+ACTIONS: tuple[str, ...] = tuple(ACTION_SPECS)
+ACTION_NODE_NAMES: dict[str, str] = {a: spec.node_name for a, spec in ACTION_SPECS.items()}
+LEGAL_ACTIONS: dict[str, tuple[str, ...]] = {
+    "root": ROOT_ACTIONS,
+    **{spec.child_type: spec.successors for spec in ACTION_SPECS.values()},
 }
 
 
@@ -448,7 +506,7 @@ def run_action(
 ) -> ActionGen:
     """The request generator of ``action`` for ``task``."""
     try:
-        impl = _IMPLS[action]
+        spec = ACTION_SPECS[action]
     except KeyError as exc:
         raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}") from exc
-    return impl(task, config, checker)
+    return spec.impl(task, config, checker)

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Annotated, Any
 
 from typing_extensions import TypedDict
 
+from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import NodeRecord
 
-__all__ = ["RStarState", "RolloutRecord", "merge_nodes", "add_usage"]
+__all__ = [
+    "ROOT_ID",
+    "RStarState",
+    "RolloutRecord",
+    "merge_nodes",
+    "add_usage",
+    "config_from_state",
+    "has_fatal",
+]
+
+#: Id of the root node (the question) in the node table.
+ROOT_ID = "0"
 
 
 def merge_nodes(
@@ -92,3 +105,29 @@ class RStarState(TypedDict, total=False):
     answer: str | None
     confidence: float
     started: float
+
+
+@lru_cache(maxsize=64)
+def _config_cached(items: tuple[tuple[str, Any], ...]) -> RStarConfig:
+    return RStarConfig.model_validate(dict(items))
+
+
+#: The last (config dict, config) pair: every task of a search passes an equal dict (the
+#: state's ``config`` channel), and comparing two dicts is cheaper than sorting one.
+_last_config: tuple[dict[str, Any], RStarConfig] | None = None
+
+
+def config_from_state(data: Mapping[str, Any] | None) -> RStarConfig:
+    """The validated config stored (as a dict) in the graph state."""
+    global _last_config
+    last = _last_config
+    if last is not None and data is not None and last[0] == data:
+        return last[1]
+    cfg = _config_cached(tuple(sorted((data or {}).items())))
+    if data is not None:
+        _last_config = (dict(data), cfg)
+    return cfg
+
+
+def has_fatal(state: Mapping[str, Any]) -> bool:
+    return any(err.get("fatal") for err in state.get("errors", ()))

@@ -38,7 +38,8 @@ from langchain_rstar.config import RStarConfig
 from langchain_rstar.sampling.sampler import BackendDeadError, SampleCall, Sampler
 from langchain_rstar.search._untraced import InlineRoute, QuietLambda, control_node
 from langchain_rstar.search.actions import until_answer
-from langchain_rstar.search.state import add_usage
+from langchain_rstar.search.candidates import final_answer
+from langchain_rstar.search.state import add_usage, config_from_state
 
 __all__ = [
     "VerifyState",
@@ -205,8 +206,6 @@ def _route(state: VerifyState) -> list[Send] | str:
 
 
 def _cfg(state: Mapping[str, Any]) -> RStarConfig:
-    from langchain_rstar.search.graph import config_from_state
-
     return config_from_state(state.get("config"))
 
 
@@ -294,8 +293,6 @@ def _discriminate_node(sampler: Sampler) -> QuietLambda:
 
 
 def _judge(state: VerifyState) -> dict[str, Any]:
-    from langchain_rstar.search.graph import weighted_majority
-
     cfg = _cfg(state)
     checker = get_checker(cfg.task)
     candidates = [dict(c) for c in state.get("candidates") or []]
@@ -337,11 +334,8 @@ def _judge(state: VerifyState) -> dict[str, Any]:
             score=cand["reward"] * cand["confidence"] if consistent else 0.0,
         )
     survivors = [c for c in candidates if c.get("consistent")]
-    ranking = weighted_majority(survivors, checker, weight_key="score")
-    total = sum(w for _, w in ranking)
-    answer: str | None
-    if ranking and total > 0:
-        answer, confidence = ranking[0][0], ranking[0][1] / total
+    answer, confidence = final_answer(survivors, checker, weight_key="score")
+    if answer is not None and confidence > 0:
         verification["reason"] = (
             f"{len(survivors)} of {len(by_candidate)} verified candidates mutually consistent"
         )
@@ -397,13 +391,7 @@ def verify_candidates(
     """
     cfg = config or RStarConfig()
     if generator_answer is None and candidates:
-        from langchain_rstar.search.graph import weighted_majority
-
-        ranking = weighted_majority(candidates, get_checker(cfg.task))
-        total = sum(w for _, w in ranking)
-        if ranking:
-            generator_answer = ranking[0][0]
-            generator_confidence = ranking[0][1] / total if total else 0.0
+        generator_answer, generator_confidence = final_answer(candidates, get_checker(cfg.task))
     sampler = Sampler(
         discriminator,
         max_retries=cfg.max_retries,

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from langchain_rstar import RStarChain, RStarConfig, RStarProgress, RStarResult
-from langchain_rstar.search.graph import recursion_limit
+from langchain_rstar.search.budget import recursion_limit
 from scripts import GOLD, QUESTION, apples_llm
 
 

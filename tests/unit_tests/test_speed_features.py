@@ -16,13 +16,9 @@ from langchain_rstar.answers import get_checker
 from langchain_rstar.sampling.sampler import SCOPE_KEY, SampleCall, Sampler
 from langchain_rstar.search import mcts
 from langchain_rstar.search.actions import child_sort_key, legal_actions, run_action
-from langchain_rstar.search.graph import (
-    _generator_ranking,
-    _max_new_weight_per_rollout,
-    build_candidates,
-    drive,
-    weighted_majority,
-)
+from langchain_rstar.search.budget import generator_ranking, max_new_weight_per_rollout
+from langchain_rstar.search.candidates import build_candidates, weighted_majority
+from langchain_rstar.search.drive import drive
 from langchain_rstar.testing import ScriptedLLM
 from scripts import QUESTION, apples_llm
 
@@ -249,7 +245,7 @@ def test_generator_ranking_matches_weighted_majority() -> None:
         for make in (varied_llm, apples_llm):
             tree = RStarChain(generator=make(), config=cfg).invoke(QUESTION).tree
             full = [w for _, w in weighted_majority(build_candidates(tree, checker), checker)]
-            assert _generator_ranking(tree, checker) == pytest.approx(sorted(full, reverse=True))
+            assert generator_ranking(tree, checker) == pytest.approx(sorted(full, reverse=True))
 
 
 def test_early_stop_bound_covers_every_rollout() -> None:
@@ -260,7 +256,7 @@ def test_early_stop_bound_covers_every_rollout() -> None:
         chain = RStarChain(generator=make(), config=cfg)
         state = {"question": QUESTION, "config": cfg.model_dump()}
         before: dict[str, float] = {}
-        bound = _max_new_weight_per_rollout(cfg)
+        bound = max_new_weight_per_rollout(cfg)
         assert bound == cfg.max_depth * (3 + 1 + 3)
         for chunk in chain.graph.stream(state, {"recursion_limit": 10_000}, stream_mode="values"):
             if chunk.get("wave"):  # a wave in flight: wait for its backprop
@@ -273,19 +269,19 @@ def test_early_stop_bound_covers_every_rollout() -> None:
             for key, value in sums.items():  # between waves: one rollout finished
                 assert value - before.get(key, 0.0) <= bound + 1e-9
             before = sums
-            bound = _max_new_weight_per_rollout(cfg, nodes)
+            bound = max_new_weight_per_rollout(cfg, nodes)
 
 
 def test_early_stop_bound_shrinks_with_the_frontier() -> None:
     cfg = RStarConfig(**SMALL)
     per = {"root": 3 + 1 + 3, "thought": 3 + 1}
-    assert _max_new_weight_per_rollout(cfg, {}) == 0.0
+    assert max_new_weight_per_rollout(cfg, {}) == 0.0
     thought = {"0/A1.0": {"type": "thought", "depth": 1, "expanded": False, "terminal": False}}
-    assert _max_new_weight_per_rollout(cfg, thought) == 4 * per["thought"]
+    assert max_new_weight_per_rollout(cfg, thought) == 4 * per["thought"]
     sub = {"0/A3.0": {"type": "subquestion", "depth": 2, "expanded": False, "terminal": False}}
-    assert _max_new_weight_per_rollout(cfg, {**thought, **sub}) == 3 * per["root"]
+    assert max_new_weight_per_rollout(cfg, {**thought, **sub}) == 3 * per["root"]
     off = RStarConfig(**SMALL, disable_a1=True)
-    assert _max_new_weight_per_rollout(off, thought) == 4 * 1
+    assert max_new_weight_per_rollout(off, thought) == 4 * 1
 
 
 # --------------------------------------------------------------------------------------
