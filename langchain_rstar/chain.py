@@ -15,6 +15,7 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
+from langchain_core.tracers.context import run_collector_var
 from langgraph.types import Overwrite
 from pydantic import BaseModel, Field
 
@@ -261,7 +262,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
     def _graph_config(self, config: RunnableConfig, run_manager: Any) -> RunnableConfig:
         out = patch_config(
             config,
-            callbacks=run_manager.get_child() if run_manager is not None else None,
+            callbacks=_child_callbacks(run_manager),
             recursion_limit=recursion_limit(self.config),
         )
         if manager_is_quiet(run_manager):
@@ -515,6 +516,27 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             _input(), _transform, config, **kwargs
         ):
             yield event
+
+
+def _child_callbacks(run_manager: Any) -> Any:
+    """Callbacks for the search's graph, nested under the ``RStar`` run.
+
+    ``collect_runs()`` adds its collector to each run's handlers but not to the handlers a
+    run passes to its children; LangGraph's node runs then start without it, and every run
+    below them looked like a root. The collector is made inheritable for the search, so it
+    sees the whole search as one tree under ``RStar``.
+    """
+    if run_manager is None:
+        return None
+    child = run_manager.get_child()
+    collector = run_collector_var.get()
+    if (
+        collector is not None
+        and any(h is collector for h in run_manager.handlers)
+        and not any(h is collector for h in child.handlers)
+    ):
+        child.add_handler(collector, inherit=True)
+    return child
 
 
 def _finished_rollouts(updates: Mapping[str, Any]) -> list[int]:

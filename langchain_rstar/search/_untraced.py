@@ -15,6 +15,12 @@ function directly, and :class:`~langchain_rstar.sampling.sampler.Sampler` calls 
 ``BaseLLM``'s ``_generate`` / ``_agenerate`` directly when the model itself is quiet too
 (:func:`llm_is_quiet`: no callbacks, not verbose, no LLM cache). Anything observed keeps
 LangChain's full path, so traces are unchanged.
+
+Graph nodes are :class:`NodeFunc`: plain functions run inline, with no run of their own.
+LangGraph already opens one run per node task (named after the node), so a node that
+traced itself as well (a ``RunnableLambda``) appeared twice, an identical run inside the
+node's run. :func:`annotate_run` adds per-task metadata (the tree node an action expands)
+to that one run, which LangGraph opens before the function can say anything.
 """
 
 from __future__ import annotations
@@ -28,10 +34,13 @@ from langchain_core.globals import get_debug, get_llm_cache
 from langchain_core.language_models import BaseLLM
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import ensure_config, patch_config
+from langchain_core.tracers.base import BaseTracer
 
 __all__ = [
     "QUIET_KEY",
     "InlineRoute",
+    "NodeFunc",
+    "annotate_run",
     "QuietLambda",
     "control_node",
     "is_quiet",
@@ -123,24 +132,64 @@ class QuietLambda(RunnableLambda):
         return await super().ainvoke(input, self._observed_config(input, config), **kwargs)
 
 
-def control_node(func: Callable[..., Any], name: str) -> QuietLambda:
+class NodeFunc(Runnable[Any, Any]):
+    """A graph node as a plain function ``func(input, config)``: no run of its own.
+
+    LangGraph traces each node task once (the node's run); this runs the function inside
+    it, inline in sync and async mode (no executor thread hop under ``ainvoke``), and the
+    model calls it makes nest under the node's run through ``config``.
+    """
+
+    def __init__(
+        self,
+        func: Callable[[Any, RunnableConfig], Any],
+        afunc: Callable[[Any, RunnableConfig], Any] | None = None,
+        *,
+        name: str,
+    ) -> None:
+        self.func = func
+        self.afunc = afunc
+        self.name = name
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self.func(input, ensure_config(config))
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        if self.afunc is None:
+            return self.func(input, ensure_config(config))
+        return await self.afunc(input, ensure_config(config))
+
+
+def annotate_run(config: RunnableConfig | None, metadata: Mapping[str, Any]) -> None:
+    """Add ``metadata`` to the run a node function runs in (its LangGraph node run).
+
+    The run is already open when the function starts; tracers (``BaseTracer``: LangSmith,
+    run collectors) keep it in their ``run_map`` until it ends, and send its metadata with
+    the run's end. Nothing to do when nobody traces.
+    """
+    callbacks = (config or {}).get("callbacks")
+    parent = getattr(callbacks, "parent_run_id", None)
+    if parent is None or not metadata:
+        return
+    for handler in getattr(callbacks, "handlers", ()):
+        if isinstance(handler, BaseTracer):
+            run = handler.run_map.get(str(parent))
+            if run is not None:
+                run.extra.setdefault("metadata", {}).update(metadata)
+
+
+def control_node(func: Callable[..., Any], name: str) -> NodeFunc:
     """A controller node (pure bookkeeping, no model call) for the graph.
 
-    ``func`` takes ``(state)`` or ``(state, config)``. A plain function given to LangGraph
-    runs in a thread-pool executor under ``ainvoke`` / ``astream``: a thread hop on the
-    search's critical path at every superstep. Here the same function also serves as the
-    async implementation, so it runs inline in both modes (and without a run of its own
-    in a quiet search).
+    ``func`` takes ``(state)`` or ``(state, config)``; it runs inline in both sync and
+    async mode, traced once (by LangGraph, as the node's run).
     """
     takes_config = "config" in inspect.signature(func).parameters
 
     def _sync(state: Any, config: RunnableConfig) -> Any:
         return func(state, config) if takes_config else func(state)
 
-    async def _async(state: Any, config: RunnableConfig) -> Any:
-        return _sync(state, config)
-
-    return QuietLambda(_sync, afunc=_async, name=name)
+    return NodeFunc(_sync, name=name)
 
 
 class InlineRoute(Runnable[Any, Any]):

@@ -8,16 +8,15 @@ putting the expanded tree node into the run's trace metadata.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig, RunnableLambda
-from langchain_core.runnables.config import ensure_config
+from langchain_core.runnables import RunnableConfig
 
 from langchain_rstar.config import RStarConfig, top_p_is_costly
 from langchain_rstar.sampling.sampler import BackendDeadError, SampleOutcome, Sampler
-from langchain_rstar.search._untraced import QuietLambda
+from langchain_rstar.search._untraced import NodeFunc, annotate_run
 from langchain_rstar.search.actions import (
     ACTION_NODE_NAMES,
     ActionGen,
@@ -114,34 +113,10 @@ def node_metadata(record: Mapping[str, Any], rollout: int | None = None) -> dict
     return meta
 
 
-class _ActionRunnable(QuietLambda):
-    """An action node whose run carries the expanded tree node in its trace metadata.
-
-    LangGraph gives every ``Send`` task its parent's config, so the per-task metadata (node
-    id, parent, depth, action, rollout, Q, N) is patched in here, before the run starts.
-    In a search nothing observes, the action runs without a run of its own
-    (:class:`~langchain_rstar.search._untraced.QuietLambda`).
-    """
-
-    def _observed_config(self, task: Any, config: RunnableConfig | None) -> RunnableConfig:
-        if not isinstance(task, Mapping) or not task.get("path"):
-            return ensure_config(config)
-        meta = node_metadata(task["path"][-1], task.get("rollout"))
-        meta["rstar_action"] = task.get("action")
-        config = ensure_config(config)
-        return {**config, "metadata": {**config.get("metadata", {}), **meta}}
-
-    # LangGraph streams nodes (e.g. under ``astream_events``) instead of invoking them.
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
-        yield from super().stream(input, self._observed_config(input, config), **kwargs)
-
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        async for chunk in super().astream(input, self._observed_config(input, config), **kwargs):
-            yield chunk
+def _task_metadata(task: ExpandTask) -> dict[str, Any]:
+    meta = node_metadata(task["path"][-1], task.get("rollout"))
+    meta["rstar_action"] = task.get("action")
+    return meta
 
 
 @lru_cache(maxsize=64)
@@ -149,7 +124,12 @@ def _with_preset(cfg: RStarConfig, preset: str) -> RStarConfig:
     return cfg.model_copy(update={"sampling_preset": preset})
 
 
-def action_node(action: str, sampler: Sampler) -> RunnableLambda:
+def action_node(action: str, sampler: Sampler) -> NodeFunc:
+    """The graph node of ``action``: drives its generator and records the expanded node.
+
+    The node's (single) run carries the expanded tree node in its metadata (node id,
+    parent, depth, action, rollout, Q, N); its model calls carry the same ids from the start.
+    """
     name = ACTION_NODE_NAMES[action]
     costly: list[bool] = []  # whether top-p is costly on this sampler's model (found once)
 
@@ -162,6 +142,7 @@ def action_node(action: str, sampler: Sampler) -> RunnableLambda:
         return _with_preset(cfg, "fast" if costly[0] else "paper")
 
     def _sync(task: ExpandTask, config: RunnableConfig) -> dict[str, Any]:
+        annotate_run(config, _task_metadata(task))
         cfg = _cfg(task)
         gen = run_action(action, task, cfg, checker_for(cfg.task))
         try:
@@ -171,6 +152,7 @@ def action_node(action: str, sampler: Sampler) -> RunnableLambda:
         return _action_update(task, action, acc)
 
     async def _async(task: ExpandTask, config: RunnableConfig) -> dict[str, Any]:
+        annotate_run(config, _task_metadata(task))
         cfg = _cfg(task)
         gen = run_action(action, task, cfg, checker_for(cfg.task))
         try:
@@ -179,4 +161,4 @@ def action_node(action: str, sampler: Sampler) -> RunnableLambda:
             return _fatal_update(task, action, exc)
         return _action_update(task, action, acc)
 
-    return _ActionRunnable(_sync, afunc=_async, name=name)
+    return NodeFunc(_sync, _async, name=name)

@@ -36,7 +36,7 @@ from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker, majority_vote
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.sampling.sampler import BackendDeadError, SampleCall, Sampler
-from langchain_rstar.search._untraced import InlineRoute, QuietLambda, control_node
+from langchain_rstar.search._untraced import InlineRoute, NodeFunc, control_node
 from langchain_rstar.search.actions import until_answer
 from langchain_rstar.search.candidates import final_answer
 from langchain_rstar.search.state import add_usage, config_from_state
@@ -258,7 +258,7 @@ def _check_update(job: Mapping[str, Any], outcome: Any, checker: AnswerChecker) 
     }
 
 
-def _discriminate_node(sampler: Sampler) -> QuietLambda:
+def _discriminate_node(sampler: Sampler) -> NodeFunc:
     def _fatal(job: Mapping[str, Any], exc: BaseException) -> dict[str, Any]:
         return {
             "checks": [],
@@ -289,7 +289,7 @@ def _discriminate_node(sampler: Sampler) -> QuietLambda:
             return _fatal(job, exc)
         return _check_update(job, outcome, get_checker(cfg.task))
 
-    return QuietLambda(_sync, afunc=_async, name="discriminate")
+    return NodeFunc(_sync, _async, name="discriminate")
 
 
 def _judge(state: VerifyState) -> dict[str, Any]:

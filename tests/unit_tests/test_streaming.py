@@ -77,13 +77,18 @@ async def test_astream_events_v2() -> None:
     )
     output = last["data"]["output"]
     assert isinstance(output, RStarResult) and output.answer == GOLD
-    # action-node events carry the tree metadata
+    # the tree metadata is on the events from the start: on each action's model calls (the
+    # node run itself opens before its task is known, see search/_untraced.annotate_run)
+    # and on each rollout run
     starts = [
         e
         for e in events
-        if e["event"] == "on_chain_start" and e["metadata"].get("rstar_node_id") is not None
+        if e["event"] in ("on_chain_start", "on_llm_start")
+        and e["metadata"].get("rstar_node_id") is not None
     ]
     assert {e["name"] for e in starts} >= {"A1_one_step_thought", "rollout"}
+    a1 = [e for e in starts if e["name"] == "A1_one_step_thought"]
+    assert a1 and all(e["metadata"]["rstar_action"] == "A1" for e in a1)
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

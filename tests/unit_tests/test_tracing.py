@@ -216,3 +216,44 @@ def test_langsmith_receives_the_run_tree_when_tracing_is_on(
     ]
     assert described
     assert all(r.get("trace_id") == root["id"] for r in runs.values())
+
+
+def _all_runs(roots: list[Run]) -> list[Run]:
+    return [run for root in roots for run, _ in walk(root)]
+
+
+@pytest.mark.parametrize("listen", ["collect_runs", "handler"])
+def test_one_root_and_every_node_traced_once(listen: str) -> None:
+    """``RStar`` is the first and only root, and no node run wraps an identical run."""
+    from langchain_core.tracers.context import collect_runs
+
+    chain = RStarChain(generator=apples_llm(), discriminator=True, config=CONFIG)
+    if listen == "collect_runs":
+        with collect_runs() as cb:
+            chain.invoke(QUESTION)
+        roots = list(cb.traced_runs)
+    else:
+        collector = RunCollectorCallbackHandler()
+        chain.invoke(QUESTION, {"callbacks": [collector]})
+        roots = list(collector.traced_runs)
+    assert [r.name for r in roots] == ["RStar"]
+    runs = _all_runs(roots)
+    wrapped = [
+        r.name
+        for r in runs
+        if r.run_type == "chain"
+        and len(r.child_runs) == 1
+        and (r.child_runs[0].name, r.child_runs[0].run_type) == (r.name, "chain")
+    ]
+    # the only node whose run holds a run of its own name is the verification subgraph
+    # (the node run, then the subgraph's graph run with plan/discriminate/judge inside)
+    assert wrapped == ["verify"]
+    graph_run = roots[0].child_runs[0]
+    node_names = [r.name for r in graph_run.child_runs]
+    assert node_names[:2] == ["init", "select"] and "collect" in node_names
+    # each model call sits directly under its action node's run
+    for run, parent in walk(roots[0]):
+        if run.run_type == "llm" and run.name in ACTION_NAMES:
+            assert parent is not None and parent.run_type == "chain"
+            assert parent.name in ACTION_NAMES
+            assert meta(parent)["rstar_node_id"] == meta(run)["rstar_node_id"]
