@@ -45,8 +45,10 @@ _LATEX_FRAC_RE = re.compile(
     r"\\[dt]?frac\s*(?:\{\s*(-?[\d.,]+)\s*\}|(\d))\s*(?:\{\s*(-?[\d.,]+)\s*\}|(\d))"
 )
 _ARITH_DROP_RE = re.compile(r"(?<!\\)\\[,;:!> ]|\\(?:left|right|displaystyle|quad|qquad)\b|\{,\}|~")
-_POW10_RE = re.compile(r"\s*(?:\\times|\\cdot|x|\*)\s*10\s*\^\s*\{?\s*([-+]?\d{1,3})\s*\}?")
-_POWER_AFTER_RE = re.compile(r"\s*(?:\^|\*\*)\s*\{?\s*([-+]?\d{1,2})(?![\d.])\s*\}?")
+# Both are used with ``.match`` right after a number; the look-behind keeps a ``search`` over
+# long whitespace runs linear too.
+_POW10_RE = re.compile(r"(?<!\s)\s*(?:\\times|\\cdot|x|\*)\s*10\s*\^\s*\{?\s*([-+]?\d{1,3})\s*\}?")
+_POWER_AFTER_RE = re.compile(r"(?<!\s)\s*(?:\^|\*\*)\s*\{?\s*([-+]?\d{1,2})(?![\d.])\s*\}?")
 
 
 def _to_fraction(num: str) -> Fraction | None:
@@ -118,7 +120,18 @@ def _parse_arith_uncached(answer: str) -> Fraction | None:
     return value
 
 
-_parse_arith = _cache_short(_parse_arith_uncached)
+def _arith_value_uncached(answer: str) -> Fraction | None:
+    """The number an answer (or a whole completion: its last readable statement) states."""
+    if _has_marker(answer):
+        for a in _candidates_reversed(answer):
+            v = _parse_arith_uncached(a)
+            if v is not None:
+                return v
+    return _parse_arith_uncached(answer)
+
+
+# One time limit and one cache entry per normalisation.
+_arith_value = _cache_short(_arith_value_uncached)
 
 
 def _decimals(value: Fraction) -> int | None:
@@ -225,12 +238,7 @@ class ArithmeticChecker(AnswerChecker):
             answer = _number_to_str(answer) if isinstance(answer, (int, float)) else str(answer)
             if answer is None:
                 return None
-        if _has_marker(answer):
-            for a in _candidates_reversed(answer):
-                v = _parse_arith(a)
-                if v is not None:
-                    return v
-        return _parse_arith(answer)
+        return _arith_value(answer)
 
     def keys_equivalent(self, ka: str, kb: str, *, gold_first: bool = False) -> bool:
         """Numbers equal up to rounding (see :func:`_numbers_close`)."""

@@ -10,13 +10,18 @@ looked at and brace groups longer than 4,000 characters count as unbalanced.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import TypeVar
 
+from langchain_rstar.answers._deadline import _call_with_deadline
+
 __all__ = ["EXTRACTION_MODES", "find_boxed", "reference_extract"]
+
+logger = logging.getLogger(__name__)
 
 #: Ways an :class:`~langchain_rstar.answers.AnswerChecker` can extract answers:
 #: ``"marker"`` (default) -- the last stated answer the family can read; ``"reference"`` -- the
@@ -54,17 +59,50 @@ _T = TypeVar("_T")
 _CACHE_MAX_LEN = 512
 
 
-def _cache_short(fn: Callable[[str], _T]) -> Callable[[str], _T]:
-    """Memoise ``fn`` for short strings only (long hostile inputs would bloat the cache)."""
-    cached = lru_cache(maxsize=8192)(fn)
+#: Seconds one normalisation (one answer's voting key) may take before it counts as
+#: unreadable. Real answers take microseconds; this only stops hostile inputs. Read at call time.
+NORMALIZE_TIME_LIMIT = 1.0
 
-    def wrapper(text: str) -> _T:
-        if len(text) > _CACHE_MAX_LEN:
-            return fn(text)
-        return cached(text)
+
+class _TimedOut(Exception):
+    """A normalisation ran past :data:`NORMALIZE_TIME_LIMIT` (never cached)."""
+
+
+def _cache_short(fn: Callable[[str], _T]) -> Callable[[str], _T | None]:
+    """Time-limit ``fn`` and memoise it for short strings only.
+
+    Every call runs under the thread watchdog (:func:`_call_with_deadline`, nested calls share
+    the outer deadline); a call that runs out of time returns None and is not remembered (it
+    may have been slow only because the machine was busy). Long inputs are not cached (hostile
+    inputs would bloat the cache).
+    """
+
+    def guarded(text: str) -> _T:
+        result, timed_out = _call_with_deadline(
+            lambda: fn(text), NORMALIZE_TIME_LIMIT, default=None
+        )
+        if timed_out:
+            raise _TimedOut
+        return result  # type: ignore[return-value]
+
+    cached = lru_cache(maxsize=8192)(guarded)
+
+    def wrapper(text: str) -> _T | None:
+        try:
+            if len(text) > _CACHE_MAX_LEN:
+                return guarded(text)
+            return cached(text)
+        except _TimedOut:
+            logger.warning(
+                "answer normalisation took over %.1fs; treated as unreadable (%d chars)",
+                NORMALIZE_TIME_LIMIT,
+                len(text),
+            )
+            return None
 
     wrapper.__doc__ = fn.__doc__
     wrapper.__name__ = getattr(fn, "__name__", "cached")
+    wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
     return wrapper
 
 

@@ -62,8 +62,12 @@ _UNIT_TAIL_RE = re.compile(
     r"(?<=[\d}).a-zA-Z])\s*\\(?:text|textbf|mbox|mathrm|textnormal)\s*\{\s*[A-Za-z][A-Za-z .]*\}"
     r"(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$"
 )
+# "5 cm", "12 sq. ft", "3 m^2": a number followed by one or two unit words. The words must be
+# separated by a period or whitespace, so a long letter run has exactly one way to match (the
+# old ``(?:[a-zA-Z]{2,}\.?\s*){1,2}`` tried every split of it: quadratic, issue #19.1).
 _PLAIN_UNIT_TAIL_RE = re.compile(
-    r"^(-?[\d.,]+|\\frac\{\d+\}\{\d+\})\s+(?:[a-zA-Z]{2,}\.?\s*){1,2}(?:\^\s*\{?[23]\}?)?$"
+    r"^(-?[\d.,]+|\\frac\{\d+\}\{\d+\})\s+"
+    r"[a-zA-Z]{2,}(?:(?:\.\s*|\s+)[a-zA-Z]{2,})?\.?\s*(?:\^\s*\{?[23]\}?)?$"
 )
 _TEXT_UNWRAP_RE = re.compile(
     r"\\(?:text|textbf|textit|textnormal|mbox|mathrm|mathbf|mathit|operatorname)\s*\{([^{}]*)\}"
@@ -83,6 +87,9 @@ _MIXED_RE = re.compile(r"^(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
 _CHOICE_RE = re.compile(r"^\(([A-Ea-e])\)$")
 _WORD_ANSWER_RE = re.compile(r"^[A-Za-z][A-Za-z' -]*[A-Za-z]$")
 _RATIONAL_KEY_RE = re.compile(r"^-?\d+(?:/\d+)?$")
+
+
+_MAX_ANSWER_CHARS = 2000
 
 
 def _strip_math_wrappers(s: str) -> str:
@@ -154,6 +161,9 @@ def _math_key_uncached(answer: str) -> str | None:
     boxed = find_boxed(s)
     if boxed is not None:
         s = boxed
+    if len(s) > _MAX_ANSWER_CHARS:
+        # No competition answer is this long; refusing it keeps every step below bounded.
+        return None
     s = _strip_math_wrappers(s.strip())
     if any(ch in s for ch in _MATH_UNICODE):
         for k, v in _MATH_UNICODE.items():
@@ -210,7 +220,7 @@ def _rational_of_key(key: str) -> Fraction | None:
 _MAX_SYMBOLIC_LEN = 300
 _MAX_NESTING = 12
 _MAX_POWER_COST = 10**6
-_FACTORIAL_RE = re.compile(r"(\d+)\s*!(?!=)")
+_FACTORIAL_RE = re.compile(r"(?<!\d)(\d+)\s*!(?!=)")
 _DIGITS_RE = re.compile(r"\d+")
 _CMD_NAME_RE = re.compile(r"\\[a-zA-Z]+")
 _POWER_RE = re.compile(r"\^|\*\*")

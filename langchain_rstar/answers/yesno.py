@@ -52,7 +52,17 @@ def _yesno_key_uncached(answer: str) -> str | None:
     return None
 
 
-_yesno_key = _cache_short(_yesno_key_uncached)
+def _yesno_normalize_uncached(answer: str) -> str | None:
+    if _has_marker(answer):
+        for a in _candidates_reversed(answer):
+            k = _yesno_key_uncached(a)
+            if k is not None:
+                return k
+    return _yesno_key_uncached(answer)
+
+
+# One time limit and one cache entry per normalisation.
+_yesno_normalize = _cache_short(_yesno_normalize_uncached)
 
 
 class YesNoChecker(AnswerChecker):
@@ -72,12 +82,7 @@ class YesNoChecker(AnswerChecker):
             return "yes" if answer else "no"
         if not isinstance(answer, str):
             return None
-        if _has_marker(answer):
-            for a in _candidates_reversed(answer):
-                k = _yesno_key(a)
-                if k is not None:
-                    return k
-        return _yesno_key(answer)
+        return _yesno_normalize(answer)
 
     def extract_loose(self, text: str) -> str | None:
         """Like :meth:`extract`, falling back to the last standalone yes/no/true/false word.
