@@ -689,7 +689,7 @@ def check_resume(
     dataset: str,
     label: str,
     settings: Mapping[str, Any],
-    model: str,
+    model: str | None,
     out: str | Path = "the output file",
 ) -> list[Mapping[str, Any]]:
     """The records a run of ``label`` on ``dataset`` resumes from, after checking that
@@ -699,6 +699,7 @@ def check_resume(
     mixing results: records under the same label and dataset must come from the same
     method, the same model and the same result-changing settings (task, budget, profile
     values, seed...; operational fields such as retries and time-outs may change).
+    ``model=None`` skips the model comparison (a check made before the model is known).
 
     Raises:
         SettingsMismatchError: with what differs, when they were not.
@@ -716,7 +717,7 @@ def check_resume(
                 f"method {rec.get('method')!r}, not {method!r}; {hint}"
             )
         old_model = rec.get("model")
-        if old_model is not None and str(old_model) != str(model):
+        if model is not None and old_model is not None and str(old_model) != str(model):
             raise SettingsMismatchError(
                 f"{out} already holds {label} results on {dataset} made with model "
                 f"{old_model!r}, not {model!r}; {hint}"
