@@ -472,6 +472,14 @@ def _load_model(args: argparse.Namespace, show: bool) -> tuple[Any, str]:
         _err("starting the model engine (the first start takes a few minutes)...")
     start = time.perf_counter()
     llm, label = build_llm(args)
+    begin = getattr(llm, "start", None)
+    if local and callable(begin):
+        # engines start lazily on the first call; start now so that this phase is visible
+        # and timed, and a broken engine fails here rather than inside the first rollout
+        try:
+            begin()
+        except Exception as exc:  # noqa: BLE001 - one line, not a traceback
+            raise CLIError(f"the model engine did not start: {exc}") from exc
     if show and local:
         _err(f"model ready: {label} ({time.perf_counter() - start:.0f} s)")
     return llm, label

@@ -7,6 +7,7 @@ exit status 2 *before* a model is loaded (a local engine takes minutes to start)
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from test_cli import FAST_CONFIG, adder_llm, eval_args
 
 from langchain_rstar import RStarConfig, __version__, cli
+from langchain_rstar.testing import ScriptedLLM
 from scripts import QUESTION
 
 
@@ -229,3 +231,34 @@ def test_solve_shows_a_verification_phase(capsys: Any) -> None:
     assert code == 0
     err = capsys.readouterr().err
     assert "rollouts" in err and "verification" in err
+
+
+class _LazyEngine(ScriptedLLM):
+    """A scripted model that, like VLLMEngine, starts on ``start()`` (or fails to)."""
+
+    started: int = 0
+    broken: bool = False
+
+    def start(self) -> _LazyEngine:
+        if self.broken:
+            raise RuntimeError("no memory for the KV cache")
+        self.started += 1
+        return self
+
+
+def test_engine_start_is_its_own_timed_phase(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    llm = _LazyEngine(default=[" The answer is 1."])
+    monkeypatch.setattr(cli, "build_llm", lambda args: (llm, "lazy"))
+    assert cli.main(["solve", QUESTION, "--num-rollouts", "2"]) == 0
+    err = capsys.readouterr().err
+    assert llm.started == 1
+    assert "starting the model engine" in err and re.search(r"model ready: lazy \(\d+ s\)", err)
+    assert err.index("model ready") < err.index("rollouts")
+
+
+def test_engine_that_cannot_start_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.setattr(cli, "build_llm", lambda args: (_LazyEngine(broken=True), "lazy"))
+    assert cli.main(["solve", QUESTION, "--quiet"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    _one_line_error(err)
+    assert "KV cache" in err
