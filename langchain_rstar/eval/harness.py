@@ -50,7 +50,7 @@ from langchain_rstar.eval.baselines import (
     SelfConsistency,
 )
 from langchain_rstar.result import RStarResult, Step
-from langchain_rstar.sampling.sampler import BackendDeadError
+from langchain_rstar.sampling.sampler import BackendDeadError, RStarBackendError
 
 __all__ = [
     "METHODS",
@@ -62,6 +62,8 @@ __all__ = [
     "RStarMethod",
     "SettingsMismatchError",
     "build_method",
+    "check_resume",
+    "duplicate_ids",
     "grade",
     "make_record",
     "open_results",
@@ -442,6 +444,7 @@ def run_evaluation(
     progress: bool = True,
     stream: IO[str] | None = None,
     max_consecutive_failures: int = 3,
+    max_question_chars: int | None = None,
 ) -> EvalSummary:
     """Run ``method`` on every unfinished example and append the records to ``out``.
 
@@ -460,14 +463,18 @@ def run_evaluation(
             backend that batches concurrent requests (e.g. an OpenAI-compatible server).
         progress: show a tqdm bar on ``stream``.
         stream: where progress and warnings go (default stderr).
-        max_consecutive_failures: failed questions in a row that count as a dead backend.
+        max_consecutive_failures: failed questions in a row that count as a dead backend
+            (a :class:`BackendDeadError` or :class:`RStarBackendError` stops the run at once).
+        max_question_chars: longest question accepted (default: the method's
+            ``config.max_question_chars``, the same limit the search itself enforces).
 
     Returns:
         An :class:`EvalSummary`.
 
     Raises:
-        SettingsMismatchError: ``out`` holds records of the same method, label and
-            dataset made with other settings.
+        SettingsMismatchError: ``out`` holds records of the same label and dataset made
+            with another method, model or settings (see :func:`check_resume`).
+        ValueError: two examples share an id.
         OutputLockedError: another process writes to ``out``.
     """
     from tqdm import tqdm
@@ -484,25 +491,27 @@ def run_evaluation(
 
     summary = EvalSummary(total=len(examples), out=str(out))
     ids = [str(_get(ex, "id")) for ex in examples]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise ValueError(f"duplicate example id {dup!r} in the dataset")
+    dups = duplicate_ids(ids)
+    if dups:
+        raise ValueError(
+            f"duplicate example id(s) in the dataset: {', '.join(map(repr, dups[:5]))}"
+            f"{', ...' if len(dups) > 5 else ''}"
+        )
+    if max_question_chars is None:
+        config = getattr(method, "config", None)
+        max_question_chars = int(getattr(config, "max_question_chars", 20_000) or 20_000)
+    limit_chars = max_question_chars
 
     with open_results(out, warn=warn) as (fh, records):
-        mine = [
-            r
-            for r in records
-            if r.get("method") == method.name
-            and r.get("dataset") == dataset
-            and r.get("label", r.get("method")) == label
-        ]
-        for rec in mine:
-            old = rec.get("settings")
-            if old is not None and old != settings:
-                raise SettingsMismatchError(
-                    f"{out} already holds {method.name} results on {dataset} made with "
-                    f"other settings ({_diff(old, settings)}); use another --out or --label"
-                )
+        mine = check_resume(
+            records,
+            method=method.name,
+            dataset=dataset,
+            label=label,
+            settings=settings,
+            model=model,
+            out=out,
+        )
         done = {str(r["id"]): r for r in mine}
         wanted = set(ids)
         for rec in done.values():
@@ -538,7 +547,7 @@ def run_evaluation(
             nonlocal consecutive
             ex_id = str(_get(ex, "id"))
             if isinstance(result, BaseException):
-                if isinstance(result, BackendDeadError):
+                if isinstance(result, (BackendDeadError, RStarBackendError)):
                     summary.dead = f"{type(result).__name__}: {result}"
                     return
                 msg = f"{type(result).__name__}: {result}"
@@ -576,7 +585,7 @@ def run_evaluation(
             """(task, question, error): invalid questions get an error record, no call."""
             ex_task = str(task or _get(ex, "task") or default_task)
             try:
-                question = validate_question(_get(ex, "problem"))
+                question = validate_question(_get(ex, "problem"), limit_chars)
             except ValueError as exc:
                 return ex_task, None, f"invalid question: {exc}"
             return ex_task, question, None
@@ -658,6 +667,68 @@ def _run_pool(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def duplicate_ids(ids: Iterable[Any]) -> list[str]:
+    """Ids that occur more than once, in first-seen order (one pass, O(n))."""
+    seen: set[str] = set()
+    dups: dict[str, None] = {}
+    for raw in ids:
+        key = str(raw)
+        if key in seen:
+            dups[key] = None
+        else:
+            seen.add(key)
+    return list(dups)
+
+
+def check_resume(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    method: str,
+    dataset: str,
+    label: str,
+    settings: Mapping[str, Any],
+    model: str | None,
+    out: str | Path = "the output file",
+) -> list[Mapping[str, Any]]:
+    """The records a run of ``label`` on ``dataset`` resumes from, after checking that
+    they were made the same way.
+
+    A resumed run must measure the same thing as the run it continues, or one label ends up
+    mixing results: records under the same label and dataset must come from the same
+    method, the same model and the same result-changing settings (task, budget, profile
+    values, seed...; operational fields such as retries and time-outs may change).
+    ``model=None`` skips the model comparison (a check made before the model is known).
+
+    Raises:
+        SettingsMismatchError: with what differs, when they were not.
+    """
+    mine = [
+        r
+        for r in records
+        if r.get("dataset") == dataset and str(r.get("label") or r.get("method")) == label
+    ]
+    hint = "use another --out or --label"
+    for rec in mine:
+        if rec.get("method") != method:
+            raise SettingsMismatchError(
+                f"{out} already holds results labelled {label!r} on {dataset} made with "
+                f"method {rec.get('method')!r}, not {method!r}; {hint}"
+            )
+        old_model = rec.get("model")
+        if model is not None and old_model is not None and str(old_model) != str(model):
+            raise SettingsMismatchError(
+                f"{out} already holds {label} results on {dataset} made with model "
+                f"{old_model!r}, not {model!r}; {hint}"
+            )
+        old = rec.get("settings")
+        if old is not None and old != dict(settings):
+            raise SettingsMismatchError(
+                f"{out} already holds {label} results on {dataset} made with "
+                f"other settings ({_diff(old, settings)}); {hint}"
+            )
+    return mine
 
 
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:

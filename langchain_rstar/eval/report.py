@@ -9,11 +9,18 @@ unless ``--label`` was given) and dataset. For each group:
   self-consistency, any candidate trajectory for rStar, the single answer for CoT);
 * accuracy given coverage: how often the method picks the gold answer when it has it;
 * generated tokens, prompt tokens, model calls and seconds per question.
+
+Result files are data from outside (hand-edited, truncated, written by another version):
+:func:`load_records` skips, counts and reports records that do not have the result schema
+instead of crashing the whole report on one of them, and :func:`markdown_table` escapes
+every text cell taken from records (labels, dataset and model names), so a record cannot
+add rows, columns or HTML to the table.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +31,9 @@ __all__ = [
     "X_AXES",
     "load_records",
     "markdown_table",
+    "md_cell",
     "plot_accuracy_vs_cost",
+    "schema_problem",
     "summarize",
     "wilson_interval",
 ]
@@ -109,14 +118,25 @@ class Row:
 def load_records(
     paths: Iterable[str | Path], *, warn: Callable[[str], None] | None = None
 ) -> list[dict[str, Any]]:
-    """Records of several JSONL files; a repeated (label, dataset, id) keeps its first record."""
+    """Records of several JSONL files; a repeated (label, dataset, id) keeps its first record.
+
+    Records without the result schema (see :func:`schema_problem`) are skipped; ``warn``
+    gets the first few reasons and their count.
+    """
     from langchain_rstar.eval.harness import read_records
 
     seen: set[tuple[str, str, str]] = set()
     out: list[dict[str, Any]] = []
     dupes = 0
+    invalid = 0
     for path in paths:
-        for rec in read_records(path, warn=warn):
+        for lineno, rec in enumerate(read_records(path, warn=warn), start=1):
+            problem = schema_problem(rec)
+            if problem is not None:
+                invalid += 1
+                if warn and invalid <= 3:
+                    warn(f"{path}: record {lineno} skipped: {problem}")
+                continue
             key = (_label(rec), str(rec.get("dataset", "")), str(rec["id"]))
             if key in seen:
                 dupes += 1
@@ -125,7 +145,55 @@ def load_records(
             out.append(rec)
     if dupes and warn:
         warn(f"{dupes} duplicate record(s) (same run, dataset and id) ignored")
+    if invalid and warn:
+        warn(f"{invalid} record(s) without the result schema skipped")
     return out
+
+
+_NUMERIC_USAGE = ("llm_calls", "prompt_tokens", "completion_tokens", "samples", "seconds")
+
+
+def schema_problem(rec: Any) -> str | None:
+    """Why ``rec`` is not a result record the report can use, or None if it is.
+
+    Checked: a mapping with a scalar ``id``; ``label``, ``method``, ``dataset`` and ``model``
+    strings (or absent); ``correct`` / ``covered`` booleans (or absent); ``usage`` and
+    ``extra`` mappings (or absent) with finite, non-negative usage numbers.
+    """
+    if not isinstance(rec, Mapping):
+        return "not a JSON object"
+    rid = rec.get("id")
+    if isinstance(rid, bool) or not isinstance(rid, (str, int)):
+        return f"id must be a string or an integer, got {type(rid).__name__}"
+    for key in ("label", "method", "dataset", "model"):
+        value = rec.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"{key} must be a string, got {type(value).__name__}"
+    for key in ("correct", "covered"):
+        value = rec.get(key)
+        if value is not None and not isinstance(value, bool):
+            return f"{key} must be true or false, got {type(value).__name__}"
+    for key in ("usage", "extra"):
+        value = rec.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            return f"{key} must be an object, got {type(value).__name__}"
+    usage = rec.get("usage") or {}
+    for key in _NUMERIC_USAGE:
+        value = usage.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"usage.{key} must be a number, got {type(value).__name__}"
+        if not math.isfinite(value) or value < 0:
+            return f"usage.{key} must be finite and >= 0, got {value}"
+    return None
+
+
+_MD_SPECIAL = re.compile(r"([\\|<>`\[\]])")
+_MD_SPACE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\s]+")
+
+
+def md_cell(text: Any) -> str:
+    """``text`` safe inside one markdown table cell: one line, markup characters escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", _MD_SPACE.sub(" ", str(text)).strip())
 
 
 def _label(rec: Mapping[str, Any]) -> str:
@@ -226,7 +294,12 @@ def markdown_table(rows: Sequence[Row]) -> str:
     lines = [head, sep]
     for r in rows:
         lo, hi = r.interval
-        name = r.label if r.label == r.method or r.derived else f"{r.label} ({r.method})"
+        if r.derived and r.label.endswith(" [generator]"):
+            name = md_cell(r.label[: -len(" [generator]")]) + " [generator]"
+        elif r.label == r.method or r.derived:
+            name = md_cell(r.label)
+        else:
+            name = f"{md_cell(r.label)} ({md_cell(r.method)})"
         if r.errors:
             name += f" [{r.errors} invalid]"
         est = "~" if r.tokens_estimated else ""
@@ -239,7 +312,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
                 f"| {_num(r.per_question('llm_calls'))} | {_num(r.per_question('seconds'))} |"
             )
         lines.append(
-            f"| {name} | {r.dataset} | {r.n} | {_pct(r.accuracy)} "
+            f"| {name} | {md_cell(r.dataset)} | {r.n} | {_pct(r.accuracy)} "
             f"[{100 * lo:.1f}, {100 * hi:.1f}] | {_pct(r.coverage)} "
             f"| {_pct(r.accuracy_given_coverage)} {cost}"
         )
@@ -253,7 +326,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
         notes.append("~ token counts estimated (backend reported none: 4 characters a token).")
     models = sorted({r.model for r in rows if r.model})
     if models:
-        notes.append(f"Model: {'; '.join(models)}.")
+        notes.append(f"Model: {'; '.join(md_cell(m) for m in models)}.")
     return "\n".join(lines) + ("\n\n" + " ".join(notes) if notes else "") + "\n"
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -32,6 +32,7 @@ from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from langchain_rstar.llms.base import RStarBackend
 from langchain_rstar.sampling.sampler import truncate_at_stop
 
 __all__ = ["FaultyLLM", "InjectedFault", "GARBAGE"]
@@ -49,8 +50,13 @@ def _hits(every: int | None, number: int) -> bool:
     return every is not None and number % every == 0
 
 
-class FaultyLLM(BaseLLM):
+class FaultyLLM(RStarBackend, BaseLLM):
     """A ``BaseLLM`` that forwards to ``llm`` and injects faults deterministically.
+
+    It is a transparent wrapper in the backend contract's terms
+    (:class:`~langchain_rstar.llms.base.RStarBackend`): ``rstar_wrapped_llm`` names the
+    wrapped model, and the wrapped model's traits (sampling keywords, top-p cost) are
+    reported as its own, so the sampler calls it exactly as it would call the model.
 
     Attributes:
         llm: the wrapped model (any ``BaseLLM``); sampling keyword arguments (``n``,
@@ -90,6 +96,8 @@ class FaultyLLM(BaseLLM):
     calls: int = 0
     faults: dict[str, int] = Field(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    # Not a pydantic field: the contract's class attribute becomes the property below.
+    accepts_sampling_kwargs: ClassVar[Any]  # type: ignore[misc]
 
     @property
     def _llm_type(self) -> str:
@@ -99,8 +107,8 @@ class FaultyLLM(BaseLLM):
     def _identifying_params(self) -> dict[str, Any]:
         return {"wrapped": self.llm._llm_type}
 
-    @property
-    def accepts_sampling_kwargs(self) -> bool:
+    @property  # type: ignore[no-redef]
+    def accepts_sampling_kwargs(self) -> bool:  # type: ignore[override]
         """Whether the wrapped model takes ``n`` and sampling kwargs (forwarded as is)."""
         return bool(getattr(self.llm, "accepts_sampling_kwargs", False))
 
@@ -108,6 +116,12 @@ class FaultyLLM(BaseLLM):
     def rstar_wrapped_llm(self) -> BaseLLM:
         """The wrapped model (the sampler talks to this wrapper as it would to it)."""
         return self.llm
+
+    def rstar_top_p_costly(self) -> bool:
+        """The wrapped model's answer (a wrapper adds no cost of its own)."""
+        from langchain_rstar.llms.base import backend_traits
+
+        return backend_traits(self.llm).top_p_costly
 
     def reset(self) -> None:
         """Zero the call and fault counters."""

@@ -20,6 +20,7 @@ from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from langchain_rstar.llms.base import RStarBackend
 from langchain_rstar.sampling.sampler import truncate_at_stop
 
 __all__ = ["APPLES_QUESTION", "ScriptedLLM", "apples_llm", "prompt_tail"]
@@ -31,8 +32,12 @@ def prompt_tail(prompt: str) -> str:
     return prompt[i:] if i >= 0 else prompt
 
 
-class ScriptedLLM(BaseLLM):
-    """A deterministic ``BaseLLM`` driven by rules.
+class ScriptedLLM(RStarBackend, BaseLLM):
+    """A deterministic ``BaseLLM`` driven by rules, a first-class rStar backend.
+
+    It subclasses the backend contract (:class:`~langchain_rstar.llms.base.RStarBackend`)
+    like a real engine: ``generate`` takes ``n`` and the sampling keywords per call and
+    returns ``n`` samples per prompt with token counts.
 
     Each rule is ``(pattern, completions)``: the first rule whose regular expression is found
     (``re.search``, DOTALL) in the prompt's tail (see :func:`prompt_tail`) answers; sample
@@ -49,7 +54,7 @@ class ScriptedLLM(BaseLLM):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    accepts_sampling_kwargs: ClassVar[bool] = True
+    accepts_sampling_kwargs: ClassVar[bool] = True  # type: ignore[misc]
 
     rules: list[tuple[str, list[str]]] = Field(default_factory=list)
     default: list[str] = Field(default_factory=lambda: [" The answer is 0."])

@@ -14,6 +14,8 @@ import langchain_rstar.eval.datasets as ds
 from langchain_rstar.eval.datasets import DATASETS, Example, default_data_dir, load_dataset
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+if not (SHARED / "gsm8k" / "test.json").is_file():  # a checkout without shared/: the shipped copy
+    SHARED = ds.PACKAGE_DATA_DIR
 SIZES = {"gsm8k": 1319, "gsm8khard": 1319, "svamp": 1000, "math": 500, "stg": 687}
 
 
@@ -315,3 +317,34 @@ def test_hf_without_datasets_library(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "datasets", None)  # makes `import datasets` fail
     with pytest.raises(ImportError, match="pip install datasets"):
         load_dataset("hf:openai/gsm8k")
+
+
+# ------------------------------------------------------------------------------------------
+# Shipped inside the package (#17.3)
+# ------------------------------------------------------------------------------------------
+def test_the_five_sets_ship_inside_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_env: None
+) -> None:
+    """A pip user has no shared/data: the package's own copy is found from any folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        ds, "_candidate_data_dirs", lambda: [tmp_path / "nowhere", ds.PACKAGE_DATA_DIR]
+    )
+    assert default_data_dir() == ds.PACKAGE_DATA_DIR
+    for name, size in SIZES.items():
+        examples = load_dataset(name)
+        assert len(examples) == size
+        assert all(e.answer is not None for e in examples[:20])
+    licences = (ds.PACKAGE_DATA_DIR / "LICENSES.md").read_text(encoding="utf-8")
+    for source in ("GSM8K", "GSM-Hard", "SVAMP", "MATH500", "StrategyQA"):
+        assert source in licences
+    assert (ds.PACKAGE_DATA_DIR / "LICENSE.rStar-data").is_file()
+
+
+def test_package_data_is_declared_for_the_wheel() -> None:
+    tomllib = pytest.importorskip("tomllib")
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = project["tool"]["setuptools"]["package-data"]["langchain_rstar"]
+    assert "eval/data/*/*.json" in patterns and "eval/data/*.md" in patterns

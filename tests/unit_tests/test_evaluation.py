@@ -281,3 +281,96 @@ def test_render_trajectory_formats_steps() -> None:
         "Sub-question 1: How many apples?\nAnswer 1: 3 * 4 = 12. The answer is 12.",
         "Step 2: 12 - 2 = 10. The answer is 10.",
     ]
+
+
+# -- issue 19 (3, 4, 5, 9): limits, resume integrity, dead backends, duplicate ids ------------
+def test_question_limit_comes_from_the_config(tmp_path: Path) -> None:
+    """#19.3: the harness validates with RStarConfig.max_question_chars, not 20,000."""
+    long_q = {"id": "long", "problem": "What is 1 plus 2? " + "x" * 25_000, "solution": "#### 3"}
+    llm = arithmetic_llm()
+    m = build_method("cot", llm, config=RStarConfig(**FAST, max_question_chars=30_000))
+    run_evaluation([long_q], m, tmp_path / "a.jsonl", dataset="toy", progress=False)
+    rec = lines(tmp_path / "a.jsonl")[0]
+    assert rec["error"] is None and len(llm.calls) == 1
+    llm = arithmetic_llm()
+    m = build_method("cot", llm, config=RStarConfig(**FAST, max_question_chars=10))
+    summary = run_evaluation(
+        examples(2), m, tmp_path / "b.jsonl", dataset="toy", progress=False, stream=io.StringIO()
+    )
+    recs = lines(tmp_path / "b.jsonl")
+    assert all("limit is 10" in r["error"] for r in recs)
+    assert summary.dead is None and not llm.calls
+
+
+def test_resume_with_another_model_is_refused(tmp_path: Path) -> None:
+    """#19.4: the model is part of the resume check."""
+    out = tmp_path / "m.jsonl"
+    run("cot", out, examples(2), model="model-a")
+    with pytest.raises(SettingsMismatchError, match="model-a"):
+        run("cot", out, examples(3), model="model-b")
+    assert run("cot", out, examples(3), model="model-a").written == 1
+
+
+def test_resume_with_another_method_or_seed_under_one_label_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "l.jsonl"
+    run("cot", out, examples(2), label="mine")
+    with pytest.raises(SettingsMismatchError, match="method 'cot'"):
+        run("sc", out, examples(2), label="mine", num_samples=2)
+    out2 = tmp_path / "s.jsonl"
+    m = build_method("rstar", arithmetic_llm(), config=RStarConfig(**FAST, seed=1))
+    run_evaluation(examples(1), m, out2, dataset="toy", progress=False)
+    m = build_method("rstar", arithmetic_llm(), config=RStarConfig(**FAST, seed=2))
+    with pytest.raises(SettingsMismatchError, match="seed"):
+        run_evaluation(examples(2), m, out2, dataset="toy", progress=False)
+
+
+class _DeadMethod:
+    name = "rstar"
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+        self.calls = 0
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def solve(self, question: str, task: str | None = None) -> Any:
+        self.calls += 1
+        raise self.exc
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_backend_error_stops_the_run_at_the_first_question(
+    tmp_path: Path, concurrency: int
+) -> None:
+    """#19.5: RStarBackendError is a dead backend, not an "unexpected error" per question."""
+    from langchain_rstar import RStarBackendError
+
+    method = _DeadMethod(RStarBackendError("backend dead: connection refused"))
+    err = io.StringIO()
+    summary = run_evaluation(
+        examples(5),
+        method,
+        tmp_path / "d.jsonl",
+        dataset="toy",
+        progress=False,
+        stream=err,
+        concurrency=concurrency,
+    )
+    assert summary.dead is not None and "connection refused" in summary.dead
+    assert method.calls == concurrency  # only the questions already in flight
+    assert not summary.failed and "unexpected" not in err.getvalue()
+
+
+def test_duplicate_id_detection_is_linear(tmp_path: Path) -> None:
+    import time
+
+    from langchain_rstar.eval.harness import duplicate_ids
+
+    exs = [{"id": f"q{i}", "problem": "What is 1 plus 1?"} for i in range(40_000)]
+    exs.append({"id": "q123", "problem": "x"})
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="'q123'"):
+        run("cot", tmp_path / "d.jsonl", exs)
+    assert time.perf_counter() - start < 2.0
+    assert duplicate_ids(["a", "b", "a", "c", "b", "a"]) == ["a", "b"]

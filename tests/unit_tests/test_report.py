@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,40 @@ def test_plot_of_runs_with_no_correct_answer(tmp_path: Path) -> None:
     rows = summarize(load_records([write(tmp_path / "zero.jsonl", recs)]))
     out = plot_accuracy_vs_cost(rows, tmp_path / "zero.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- issue 19.9: schema-invalid records and escaped labels --------------------------------------
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"id": {"x": 1}},
+        {"id": "z1", "usage": ["not", "a", "dict"]},
+        {"id": "z2", "usage": {"completion_tokens": "many"}},
+        {"id": "z3", "usage": {"seconds": float("inf")}},
+        {"id": "z4", "extra": "oops"},
+        {"id": "z5", "label": ["a"]},
+        {"id": "z6", "correct": "yes"},
+    ],
+)
+def test_schema_invalid_records_are_skipped_and_counted(
+    files: list[Path], tmp_path: Path, bad: dict[str, Any]
+) -> None:
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({**record(99, "cot", True, True), **bad}) + "\n")
+    warnings: list[str] = []
+    rows = {r.label: r for r in summarize(load_records([*files, broken], warn=warnings.append))}
+    assert rows["cot"].n == 10
+    assert any("1 record(s) without the result schema skipped" in w for w in warnings)
+    markdown_table(list(rows.values()))
+
+
+def test_markdown_table_escapes_labels(tmp_path: Path) -> None:
+    evil = "x | 1 | 2\n| injected | row |<img src=x onerror=alert(1)>"
+    recs = [{**record(i, "cot", True, True), "label": evil, "model": "m|<b>"} for i in range(2)]
+    table = markdown_table(summarize(load_records([write(tmp_path / "e.jsonl", recs)])))
+    lines = table.splitlines()
+    rows = [ln for ln in lines if ln.startswith("|")]
+    assert len(rows) == 3  # header, separator, one data row
+    unescaped = [len(re.findall(r"(?<!\\)\|", ln)) for ln in rows]
+    assert unescaped[2] == unescaped[0]
+    assert re.search(r"(?<!\\)<", table) is None and "\\<img" in table

@@ -192,3 +192,23 @@ def test_deep_trees_do_not_hit_the_recursion_limit() -> None:
         parent = node
     page = RStarResult(question="q", answer=None, tree=tree).to_html()
     assert len(re.findall(r'class="node[ "]', page)) == 3001
+
+
+def test_crafted_action_cannot_inject_mermaid_statements(result: RStarResult) -> None:
+    """#19.9: a result dict is data; its ``action`` must not become Mermaid source."""
+    data = result.model_dump()
+    node_id = next(i for i, rec in data["tree"].items() if rec.get("action"))
+    evil = 'A1 a1\n    click n0 call alert(1)\n%%{init: {"securityLevel": "loose"}}%%'
+    data["tree"][node_id]["action"] = evil
+    data["tree"][node_id]["text"] = 'x"]\nclick n1 href "javascript:alert(1)"\n%%{init:{}}%%'
+    data["tree"][node_id]["value"] = "not a number"
+    text = to_mermaid(data)
+    assert "click" not in "\n".join(
+        ln for ln in text.splitlines() if not re.match(r'\s+n\d+\["', ln)
+    )
+    assert "%%" not in text  # Mermaid reads %%{init}%% directives anywhere
+    for line in text.splitlines()[1:]:
+        assert re.match(r'\s+(n\d+\["[^"\n]*"\]|n\d+ -->|classDef |class |linkStyle )', line), line
+    assert "    classDef other " in text
+    with pytest.raises(ValueError, match="direction"):
+        to_mermaid(data, direction="LR\nclick n0 call x()")
