@@ -54,6 +54,7 @@ __all__ = [
     "format_progress",
     "format_reply",
     "question_from_messages",
+    "usage_metadata_of",
 ]
 
 #: Per-call keyword arguments that change the search (``model.invoke(msgs, num_rollouts=4)``).
@@ -133,7 +134,7 @@ def format_reply(result: RStarResult, include_trajectory: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _usage(result: RStarResult) -> UsageMetadata:
+def usage_metadata_of(result: RStarResult) -> UsageMetadata:
     inp, out = result.usage.prompt_tokens, result.usage.completion_tokens
     usage: dict[str, Any] = {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
     if result.usage.cached_prompt_tokens:
@@ -263,7 +264,15 @@ class ChatRStar(BaseChatModel):
         )
 
     # -- per-call set-up ----------------------------------------------------------------
-    def _prepare(self, messages: list[BaseMessage], kwargs: Mapping[str, Any]) -> tuple[Any, str]:
+    def prepare_call(
+        self, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
+    ) -> tuple[RStarChain, str]:
+        """The chain (with per-call options applied) and the checked question of a call.
+
+        Raises:
+            ValueError: for a missing or invalid question or an invalid option, before any
+                model call.
+        """
         unknown = sorted(k for k in kwargs if k not in CALL_OPTIONS and k not in ("model",))
         if unknown:
             raise ValueError(
@@ -313,7 +322,7 @@ class ChatRStar(BaseChatModel):
         return AIMessage(
             content=format_reply(result, self.include_trajectory),
             response_metadata=self._metadata(result),
-            usage_metadata=_usage(result),
+            usage_metadata=usage_metadata_of(result),
         )
 
     def _metadata(self, result: RStarResult) -> dict[str, Any]:
@@ -328,7 +337,7 @@ class ChatRStar(BaseChatModel):
             message=AIMessageChunk(
                 content=format_reply(result, self.include_trajectory),
                 response_metadata=self._metadata(result),
-                usage_metadata=_usage(result),
+                usage_metadata=usage_metadata_of(result),
                 chunk_position="last",
             )
         )
@@ -341,7 +350,7 @@ class ChatRStar(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        chain, question = self._prepare(messages, kwargs)
+        chain, question = self.prepare_call(messages, kwargs)
         result = chain.invoke(question, self._child(run_manager))
         return ChatResult(generations=[ChatGeneration(message=self._message(result))])
 
@@ -352,7 +361,7 @@ class ChatRStar(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        chain, question = self._prepare(messages, kwargs)
+        chain, question = self.prepare_call(messages, kwargs)
         result = await chain.ainvoke(question, self._child(run_manager))
         return ChatResult(generations=[ChatGeneration(message=self._message(result))])
 
@@ -363,7 +372,7 @@ class ChatRStar(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        chain, question = self._prepare(messages, kwargs)
+        chain, question = self.prepare_call(messages, kwargs)
         for event in chain.stream(question, self._child(run_manager)):
             chunk = self._chunk(event)
             if run_manager is not None:
@@ -377,7 +386,7 @@ class ChatRStar(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        chain, question = self._prepare(messages, kwargs)
+        chain, question = self.prepare_call(messages, kwargs)
         async for event in chain.astream(question, self._child(run_manager)):
             chunk = self._chunk(event)
             if run_manager is not None:
