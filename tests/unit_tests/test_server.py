@@ -30,9 +30,7 @@ LATENCY = 0.02
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerThread]:
-    good = ChatRStar(
-        generator=apples_llm(latency=LATENCY), config={"num_rollouts": 3}, model=NAME
-    )
+    good = ChatRStar(generator=apples_llm(latency=LATENCY), config={"num_rollouts": 3}, model=NAME)
     broken = ChatRStar(
         generator=FaultyLLM(llm=apples_llm(), fail_after=0),
         config={"num_rollouts": 2, "max_retries": 0, "retry_backoff": 0.0},
