@@ -10,6 +10,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_rstar import ChatRStar, RStarChain, RStarConfig
@@ -43,6 +44,29 @@ class TestChatRStarStandard(ChatModelUnitTests):
     # The tool-calling and structured-output tests return early when these two are
     # False (overriding them is forbidden by langchain-tests): rStar cannot call tools,
     # and ChatRStar.bind_tools raises NotImplementedError (tested below).
+
+
+class TestChatRStarStandardIntegration(ChatModelIntegrationTests):
+    """LangChain's standard integration tests where they apply, on the scripted model
+    (offline: invoke/stream/batch, conversations, usage metadata, stop, events). Tool
+    calling, structured output and multimodal tests are skipped by langchain-tests
+    because the properties below say so."""
+
+    @property
+    def chat_model_class(self) -> type[ChatRStar]:
+        return ChatRStar
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"generator": apples_llm(), "config": {"num_rollouts": 2}}
+
+    @property
+    def has_tool_calling(self) -> bool:  # rStar answers; it cannot call tools
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
 
 
 def test_invoke_answers_with_trajectory_result_and_usage() -> None:
