@@ -213,13 +213,18 @@ def chat_request(
     """Messages and ``generate`` arguments for a chat model: ``(messages, common, kwargs)``.
 
     ``continue`` mode adds the server flags to ``extra_body`` (merged with what is
-    there); ``turn`` mode drops the API stop strings (applied after clean-up instead).
+    there) when every prompt has a prefix (else the batch goes the ``turn`` way);
+    ``turn`` mode drops the API stop strings (applied after clean-up instead).
     """
     mode = continuation_mode(llm)
+    if mode == "continue" and not all(parse_prompt(p).prefix.strip() for p in prompts):
+        # The server flag applies to the whole request, and a conversation ending in a
+        # user turn cannot be "continued": such a batch takes the explicit-turn route.
+        mode = "turn"
     messages = [to_messages(p, mode) for p in prompts]
     common_out = dict(common)
     kwargs_out = dict(kwargs)
-    if mode == "continue" and any(parse_prompt(p).prefix.strip() for p in prompts):
+    if mode == "continue":
         extra = dict(kwargs_out.get("extra_body") or {})
         extra.update({"continue_final_message": True, "add_generation_prompt": False})
         kwargs_out["extra_body"] = extra

@@ -164,3 +164,35 @@ def test_eight_concurrent_requests(rstar_url: str) -> None:
     )
     assert all(r.model_extra["rstar"]["usage"]["rollouts"] == 1 for r in replies)
     assert wall < summed / 2
+
+
+def test_chat_completions_vs_completions_on_the_real_model(vllm_url: str, model_dir: Path) -> None:
+    """#16.1: the same search through ChatOpenAI (chat prompts, assistant prefix continued
+    with continue_final_message) and through OpenAI (completions): clean steps in both;
+    tokens and answers printed side by side."""
+    from langchain_openai import ChatOpenAI, OpenAI
+
+    from langchain_rstar import RStarChain, RStarConfig
+    from langchain_rstar.sampling.chat import continuation_mode
+
+    config = RStarConfig(**{**SEARCH, "num_rollouts": 2})
+    chat = ChatOpenAI(base_url=vllm_url, api_key="EMPTY", model=str(model_dir), max_retries=1)
+    plain = OpenAI(base_url=vllm_url, api_key="EMPTY", model=str(model_dir), max_retries=1)
+    assert continuation_mode(chat) == "continue"
+    rows = []
+    for label, llm in (("chat", chat), ("completions", plain)):
+        result = RStarChain(generator=llm, config=config).invoke(QUESTION)
+        texts = [str(n.get("text", "")) for n in result.tree.values() if n.get("type") != "root"]
+        fatal = [e for e in result.errors if e.get("kind") == "backend_dead"]
+        assert not fatal, fatal
+        assert result.usage.completion_tokens > 0
+        preambles = [t for t in texts if t.lstrip().lower().startswith(("sure", "certainly"))]
+        restated = [t for t in texts if t.lstrip().startswith(("Step ", "Question:"))]
+        assert not preambles and not restated, (label, preambles, restated)
+        rows.append(
+            f"{label:12s} answer={result.answer!s:8s} conf={result.confidence:.2f} "
+            f"prompt_tok={result.usage.prompt_tokens} completion_tok="
+            f"{result.usage.completion_tokens} calls={result.usage.llm_calls} "
+            f"errors={len(result.errors)} steps={[s.text for s in result.trajectory]}"
+        )
+    print("\n" + "\n".join(rows))

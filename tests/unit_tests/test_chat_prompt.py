@@ -153,6 +153,11 @@ def test_mode_detection() -> None:
         "add_generation_prompt": False,
     }
     assert common["stop"] == ["\n"] and isinstance(msgs[0][-1], AIMessage)
+    # a prompt with nothing to continue: the whole request takes the explicit-turn route
+    bare = P.solve_prefix("arithmetic", APPLES_QUESTION)
+    msgs, common, kwargs = chat_request(local, [SOLVE, bare], {"stop": ["\n"]}, {"n": 3})
+    assert "extra_body" not in kwargs and common["stop"] is None
+    assert msgs[0][-1].content == CONTINUE_TURN and isinstance(msgs[1][-1], HumanMessage)
 
 
 def _texts(result: Any) -> list[str]:
