@@ -8,6 +8,7 @@ from a masked prefix; the answer both agree on wins (arXiv 2408.06195).
 from __future__ import annotations
 
 from langchain_rstar.chain import RStarChain, validate_question
+from langchain_rstar.chat_model import ChatRStar
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import Candidate, RStarProgress, RStarResult, Step, Usage
 from langchain_rstar.sampling.sampler import RStarBackendError
@@ -16,6 +17,7 @@ from langchain_rstar.tool import RStarTool
 
 __all__ = [
     "Candidate",
+    "ChatRStar",
     "RStarBackendError",
     "RStarChain",
     "RStarConfig",

@@ -1,10 +1,11 @@
-"""The ``rstar`` command line: ``rstar eval``, ``rstar report`` and ``rstar solve``.
+"""The ``rstar`` command line: ``rstar eval``, ``rstar report``, ``rstar solve``, ``rstar serve``.
 
 Examples::
 
     rstar solve "Tom has 3 apples and buys 5 more. How many now?"
     rstar eval --dataset svamp --method rstar --limit 50 --out runs/svamp-rstar.jsonl
     rstar report runs/*.jsonl --plot runs/accuracy.png --markdown runs/results.md
+    rstar serve --backend openai --model google/gemma-3-270m --base-url http://127.0.0.1:8000/v1
 
 Exit status: 0 done; 1 some questions failed (not saved; rerun the same command to retry
 them); 2 bad arguments or setup; 3 the model backend died (the run stopped; rerun resumes);
@@ -85,6 +86,9 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
         return scripted_llm(), "scripted"
     backend = getattr(args, "backend", "auto") or "auto"
     model = getattr(args, "model", None)
+    provider = _provider_of(model) if backend == "auto" else None
+    if provider is not None:
+        return _init_chat_model(args, provider, model), f"{model} (chat)"
     if backend == "openai":
         try:
             from langchain_openai import OpenAI
@@ -140,6 +144,35 @@ def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
     if not hasattr(base, "model_dump"):
         raise CLIError(f"--profile {profile}: RStarConfig.{profile}() did not return a config")
     return dict(base.model_dump(exclude_defaults=True))
+def _provider_of(model: str | None) -> str | None:
+    """The provider of a ``provider:model`` spec (``openai:gpt-4o-mini``,
+    ``ollama:qwen2.5:1.5b``) that ``init_chat_model`` knows; None for folders, files and
+    hub ids."""
+    if not model or ":" not in model or Path(model).exists():
+        return None
+    provider = model.split(":", 1)[0]
+    try:
+        from langchain.chat_models.base import _BUILTIN_PROVIDERS as known
+    except ImportError:  # pragma: no cover - other langchain versions
+        known = {"openai", "anthropic", "ollama", "groq", "mistralai", "huggingface"}
+    return provider if provider in known else None
+
+
+def _init_chat_model(args: argparse.Namespace, provider: str, model: str) -> Any:
+    """A chat model from a ``provider:model`` spec through ``init_chat_model``."""
+    from langchain.chat_models import init_chat_model
+
+    kwargs: dict[str, Any] = {}
+    if getattr(args, "base_url", None):
+        kwargs["base_url"] = args.base_url
+    if getattr(args, "api_key", None):
+        kwargs["api_key"] = args.api_key
+    if getattr(args, "request_timeout", None):
+        kwargs["timeout"] = args.request_timeout
+    try:
+        return init_chat_model(model.split(":", 1)[1], model_provider=provider, **kwargs)
+    except (ImportError, ValueError, TypeError) as exc:
+        raise CLIError(f"cannot create the chat model {model!r}: {exc}") from exc
 
 
 def _load_json_arg(text: str) -> dict[str, Any]:
@@ -200,7 +233,12 @@ def _model_options(p: argparse.ArgumentParser) -> None:
         help="auto/vllm/transformers: local engine on --model (default: embedded Gemma 3 270M); "
         "openai: an OpenAI-compatible completions server at --base-url",
     )
-    g.add_argument("--model", help="model folder, .gguf file or hub id; served name for openai")
+    g.add_argument(
+        "--model",
+        help="model folder, .gguf file or hub id; served name for openai; or a "
+        "provider:model spec for init_chat_model (e.g. ollama:qwen2.5:1.5b, openai:NAME "
+        "with --base-url)",
+    )
     g.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     g.add_argument(
         "--api-key", help="API key for --backend openai (default $OPENAI_API_KEY or EMPTY)"
@@ -349,6 +387,27 @@ def make_parser() -> argparse.ArgumentParser:
     sv.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _search_options(sv)
     _model_options(sv)
+
+    se = sub.add_parser(
+        "serve",
+        help="serve rStar as an OpenAI-compatible HTTP API (rstar-<model>)",
+        description="OpenAI-compatible server: /v1/chat/completions, /v1/completions, "
+        "/v1/models, /health. Per request: num_rollouts, profile and rstar_config in the "
+        "body (extra_body). Needs pip install 'langchain-rstar[serve]'.",
+    )
+    se.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    se.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    se.add_argument("--served-model-name", help="model name clients use (default rstar-<model>)")
+    se.add_argument("--task", choices=["arithmetic", "math", "yesno"], default=None)
+    se.add_argument(
+        "--no-verify", action="store_true", help="skip mutual verification (generator majority)"
+    )
+    se.add_argument(
+        "--max-num-rollouts", type=int, default=1024, help="largest num_rollouts a request may ask"
+    )
+    se.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    _search_options(se)
+    _model_options(se)
     return parser
 
 
@@ -820,6 +879,45 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return status
 
 
+def served_name(args: argparse.Namespace) -> str:
+    """``--served-model-name``, else ``rstar-<model>`` (the model's last path part)."""
+    if getattr(args, "served_model_name", None):
+        return str(args.served_model_name)
+    if getattr(args, "scripted", False):
+        return "rstar-scripted"
+    model = getattr(args, "model", None) or "gemma-3-270m"
+    return "rstar-" + (Path(model).name if Path(model).exists() else model)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from langchain_rstar.server import serve
+    except ImportError as exc:
+        raise CLIError(str(exc)) from exc
+    from langchain_rstar.chain import RStarChain
+    from langchain_rstar.chat_model import ChatRStar
+
+    if not 0 <= args.port <= 65535:
+        raise CLIError("--port must be between 0 and 65535")
+    if args.max_num_rollouts < 1:
+        raise CLIError("--max-num-rollouts must be >= 1")
+    config = build_config(args, task=args.task)
+    llm, model_label = build_llm(args)
+    if args.scripted:
+        _err(f"model: {SCRIPTED_LABEL}")
+    chain = RStarChain(generator=llm, discriminator=None if args.no_verify else True, config=config)
+    name = served_name(args)
+    _err(f"serving {name} ({model_label}) on http://{args.host}:{args.port}/v1")
+    serve(
+        ChatRStar(chain=chain, model=name),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        max_num_rollouts=args.max_num_rollouts,
+    )
+    return EXIT_OK
+
+
 #: Local engines this command opened (closed when it ends, also on SIGTERM).
 _OPENED: list[Any] = []
 
@@ -859,7 +957,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    handlers = {"eval": cmd_eval, "report": cmd_report, "solve": cmd_solve}
+    handlers = {"eval": cmd_eval, "report": cmd_report, "solve": cmd_solve, "serve": cmd_serve}
     previous: Any = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)

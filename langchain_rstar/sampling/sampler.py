@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel, BaseLLM
-from langchain_core.messages import HumanMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 
+from langchain_rstar.sampling.chat import chat_request, clean_result
 from langchain_rstar.search._untraced import is_quiet, llm_is_quiet
 
 if TYPE_CHECKING:
@@ -561,10 +561,9 @@ class Sampler:
             "run_name": call.run_name,
             "metadata": call.metadata or None,
         }
-        if isinstance(self.llm, BaseChatModel):
-            return self.llm.generate(
-                [[HumanMessage(content=p)] for p in prompts], **common, **kwargs
-            )
+        if isinstance(self.llm, BaseChatModel):  # chat rendering: see sampling/chat.py
+            msgs, common, kwargs = chat_request(self.llm, prompts, common, kwargs)
+            return clean_result(self.llm.generate(msgs, **common, **kwargs), prompts)
         assert isinstance(self.llm, BaseLLM)
         return self.llm.generate(prompts, **common, **kwargs)
 
@@ -583,10 +582,9 @@ class Sampler:
             "run_name": call.run_name,
             "metadata": call.metadata or None,
         }
-        if isinstance(self.llm, BaseChatModel):
-            return await self.llm.agenerate(
-                [[HumanMessage(content=p)] for p in prompts], **common, **kwargs
-            )
+        if isinstance(self.llm, BaseChatModel):  # chat rendering: see sampling/chat.py
+            msgs, common, kwargs = chat_request(self.llm, prompts, common, kwargs)
+            return clean_result(await self.llm.agenerate(msgs, **common, **kwargs), prompts)
         assert isinstance(self.llm, BaseLLM)
         return await self.llm.agenerate(prompts, **common, **kwargs)
 
