@@ -32,6 +32,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 
+from langchain_rstar.llms._session import session_kwargs
 from langchain_rstar.search._untraced import is_quiet, llm_is_quiet
 
 if TYPE_CHECKING:
@@ -552,6 +553,7 @@ class Sampler:
         self, prompts: list[str], call: SampleCall, n: int, config: RunnableConfig | None
     ) -> LLMResult:
         kwargs = self._kwargs(call, n)
+        kwargs.update(session_kwargs(self.mode, config))  # scale-out: session affinity
         if self._direct(config):
             assert isinstance(self.llm, BaseLLM)
             return self.llm._generate(prompts, stop=call.stop or None, run_manager=None, **kwargs)
@@ -572,6 +574,7 @@ class Sampler:
         self, prompts: list[str], call: SampleCall, n: int, config: RunnableConfig | None
     ) -> LLMResult:
         kwargs = self._kwargs(call, n)
+        kwargs.update(session_kwargs(self.mode, config))  # scale-out: session affinity
         if self._direct(config):
             assert isinstance(self.llm, BaseLLM)
             return await self.llm._agenerate(
