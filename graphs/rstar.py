@@ -12,18 +12,34 @@ the five action nodes, advance, backprop, collect, verify) is a subgraph node, s
 shows and streams every step. The server's checkpointer applies to it: an interrupted run
 resumes from its last finished step.
 
-Environment:
+Environment (read once, when the server loads this file):
+    RSTAR_BASE_URL        an OpenAI-compatible completions server (``vllm serve`` or a
+                          ``vllm-router`` in front of several); needs RSTAR_MODEL.
+    RSTAR_MODEL           the served model name (with RSTAR_BASE_URL) or a local model for
+                          the embedded engine.
+    RSTAR_API_KEY         API key for RSTAR_BASE_URL (default "EMPTY").
+    RSTAR_REQUEST_TIMEOUT seconds per HTTP request (600).
     RSTAR_SCRIPTED=1      use a scripted model (canned answers; for smoke tests and demos).
     RSTAR_NUM_ROLLOUTS    default rollouts per question (16).
     RSTAR_MAX_ROLLOUTS    largest ``num_rollouts`` a request may ask for (64).
     RSTAR_TASK            answer family: arithmetic (default), math or yesno.
+    Without RSTAR_BASE_URL or RSTAR_SCRIPTED the embedded model runs in-process (vLLM, else
+    transformers); with neither installed, loading fails with an install hint.
 
-The embedded model is created on first access to :data:`graph` (the module imports fast,
-the engine itself loads on the first model call).
+:data:`graph` is a plain module attribute built at import: LangGraph Server reads it from
+the module's ``__dict__`` (a module ``__getattr__`` is never called, which is why the
+server used to fail with ``GraphLoadError``). Building it loads no weights: the embedded
+engine starts on the first model call, an OpenAI client opens no connection until then.
+
+Throughput: ``langgraph dev`` runs one job per worker at a time by default, so concurrent
+runs queue and the engine sees one search's requests at a time. Start it with
+``--n-jobs-per-worker 32`` (about 32 concurrent searches per engine replica keeps vLLM's
+continuous batching full); see ``docs/scaleout.md``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from typing import Any
@@ -36,7 +52,7 @@ from langchain_rstar import RStarChain, RStarConfig, validate_question
 from langchain_rstar.search.graph import recursion_limit
 from langchain_rstar.search.state import RStarState
 
-__all__ = ["make_graph", "scripted_llm", "GraphInput", "GraphOutput"]
+__all__ = ["GraphInput", "GraphOutput", "check_num_rollouts", "graph", "make_graph", "scripted_llm"]
 
 
 class GraphInput(TypedDict):
@@ -77,14 +93,71 @@ def scripted_llm() -> Any:
     )
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _llm_from_env() -> Any:
+    """The generator named by the environment, or an ImportError with an install hint."""
+    if os.environ.get("RSTAR_SCRIPTED") == "1":
+        return scripted_llm()
+    base_url = os.environ.get("RSTAR_BASE_URL")
+    model = os.environ.get("RSTAR_MODEL") or None
+    if base_url:
+        if not model:
+            raise ValueError("RSTAR_BASE_URL needs RSTAR_MODEL (the served model name)")
+        from langchain_rstar.llms._session import openai_client
+
+        timeout = float(os.environ.get("RSTAR_REQUEST_TIMEOUT", "600"))
+        return openai_client(
+            model=model,
+            base_url=base_url,
+            api_key=os.environ.get("RSTAR_API_KEY") or "EMPTY",
+            request_timeout=timeout,
+        )
+    if importlib.util.find_spec("vllm") is None and (
+        importlib.util.find_spec("transformers") is None
+        or importlib.util.find_spec("torch") is None
+    ):
+        raise ImportError(
+            "graphs/rstar.py has no model backend: set RSTAR_BASE_URL and RSTAR_MODEL for an "
+            "OpenAI-compatible server (pip install 'langchain-rstar[openai]'), or install the "
+            "embedded engine (pip install 'langchain-rstar[vllm]' or torch + transformers), "
+            "or set RSTAR_SCRIPTED=1 for the canned demo model"
+        )
+    from langchain_rstar.llms.embedded import default_llm
+
+    return default_llm(model=model)
+
+
 def _chain_from_env() -> RStarChain:
     config = RStarConfig(
-        num_rollouts=int(os.environ.get("RSTAR_NUM_ROLLOUTS", "16")),
+        num_rollouts=_env_int("RSTAR_NUM_ROLLOUTS", 16),
         task=os.environ.get("RSTAR_TASK", "arithmetic"),  # type: ignore[arg-type]
     )
-    if os.environ.get("RSTAR_SCRIPTED") == "1":
-        return RStarChain(generator=scripted_llm(), discriminator=True, config=config)
-    return RStarChain(config=config)  # embedded model for generator and discriminator
+    llm = _llm_from_env()
+    # the generator verifies itself (one engine serves both roles)
+    return RStarChain(generator=llm, discriminator=True, config=config)
+
+
+def check_num_rollouts(value: Any, default: int, max_rollouts: int) -> int:
+    """The request's ``num_rollouts``: None means ``default``; else an int in 1..max."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(
+            f"num_rollouts must be a whole number between 1 and {max_rollouts}, "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    if not 1 <= value <= max_rollouts:
+        raise ValueError(f"num_rollouts must be between 1 and {max_rollouts}, got {value}")
+    return value
 
 
 def make_graph(
@@ -103,14 +176,14 @@ def make_graph(
     """
     chain = chain or _chain_from_env()
     if max_rollouts is None:
-        max_rollouts = int(os.environ.get("RSTAR_MAX_ROLLOUTS", "64"))
+        max_rollouts = _env_int("RSTAR_MAX_ROLLOUTS", 64)
     max_rollouts = max(max_rollouts, chain.config.num_rollouts)
 
     def prepare(state: _State) -> dict[str, Any]:
         question = validate_question(state.get("question"), chain.config.max_question_chars)
-        rollouts = state.get("num_rollouts") or chain.config.num_rollouts
-        if not 1 <= rollouts <= max_rollouts:
-            raise ValueError(f"num_rollouts must be between 1 and {max_rollouts}")
+        rollouts = check_num_rollouts(
+            state.get("num_rollouts"), chain.config.num_rollouts, max_rollouts
+        )
         config = chain.config.model_copy(update={"num_rollouts": rollouts})
         return {"question": question, "config": config.model_dump(), "t0": time.time()}
 
@@ -137,14 +210,5 @@ def make_graph(
     return compiled.with_config(recursion_limit=limit + 10)
 
 
-_GRAPH: Any = None
-
-
-def __getattr__(name: str) -> Any:
-    """``graph`` is built on first access (so importing this module loads no model)."""
-    global _GRAPH
-    if name == "graph":
-        if _GRAPH is None:
-            _GRAPH = make_graph()
-        return _GRAPH
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The served graph (``langgraph.json`` points here); a real attribute, built at import.
+graph = make_graph()

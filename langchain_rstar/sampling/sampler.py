@@ -31,6 +31,7 @@ from langchain_core.language_models import BaseChatModel, BaseLanguageModel, Bas
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 
+from langchain_rstar.llms._session import session_kwargs
 from langchain_rstar.sampling.chat import chat_request, clean_result
 from langchain_rstar.search._untraced import is_quiet, llm_is_quiet
 
@@ -552,6 +553,7 @@ class Sampler:
         self, prompts: list[str], call: SampleCall, n: int, config: RunnableConfig | None
     ) -> LLMResult:
         kwargs = self._kwargs(call, n)
+        kwargs.update(session_kwargs(self.mode, scope_of(config)))  # scale-out: session affinity
         if self._direct(config):
             assert isinstance(self.llm, BaseLLM)
             return self.llm._generate(prompts, stop=call.stop or None, run_manager=None, **kwargs)
@@ -571,6 +573,7 @@ class Sampler:
         self, prompts: list[str], call: SampleCall, n: int, config: RunnableConfig | None
     ) -> LLMResult:
         kwargs = self._kwargs(call, n)
+        kwargs.update(session_kwargs(self.mode, scope_of(config)))  # scale-out: session affinity
         if self._direct(config):
             assert isinstance(self.llm, BaseLLM)
             return await self.llm._agenerate(

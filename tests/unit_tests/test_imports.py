@@ -157,6 +157,7 @@ def test_known_cycles_are_gone() -> None:
 def test_public_api_is_pinned() -> None:
     assert sorted(langchain_rstar.__all__) == [
         "Candidate",
+        "ChatRStar",
         "RStarBackendError",
         "RStarChain",
         "RStarConfig",
