@@ -36,6 +36,9 @@ FINAL_SUBQUESTION_PREFIX = "Now we can answer the question"
 #: Stop strings of each kind of continuation.
 STOP_LINE = ["\n", "Question:"]
 STOP_BLOCK = ["\n\n", "\nQuestion:", "Question:"]
+#: A5: the rephrasing is one line that itself ends with "Question: ..." (as the exemplars
+#: show), so only a new line may end it; "Question:" would cut the question off.
+STOP_REPHRASE = ["\n"]
 
 
 @cache

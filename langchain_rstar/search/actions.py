@@ -398,7 +398,7 @@ def a5_rephrase(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
     outcome = yield SampleCall(
         prompts=[P.rephrase_prompt(config.task, question)],
         n=1,
-        stop=P.STOP_LINE,
+        stop=P.STOP_REPHRASE,
         params=config.line_sampling_kwargs(),
         cache=config.vote_cache,
         seed=_seed(config, task["node_id"], "A5"),

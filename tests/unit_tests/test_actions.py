@@ -183,3 +183,19 @@ def test_a2_keeps_only_the_first_stated_answer() -> None:
     out, _ = _run("A2", [_root()], [[samples]])
     (child,) = out["children"]
     assert child["answer"] == "51" and child["text"] == "76 - 25 = 51. The answer is 51."
+
+
+def test_a5_stop_strings_do_not_cut_an_exemplar_style_rephrasing() -> None:
+    """The rephrase exemplars end with "Question: ..." on the same line; a stop string that
+    occurs inside such a line would cut the question off the rephrased node (the bug: A5 used
+    to stop at "Question:")."""
+    _, calls = _run("A5", [_root()], [[[" Condition 1: Ann has 3 bags. Question: How many?"]]])
+    prompt = calls[0].prompts[0]
+    rephrasings = [
+        line.split("Rephrased question:", 1)[1]
+        for line in prompt.splitlines()
+        if line.startswith("Rephrased question:") and line.split(":", 1)[1].strip()
+    ]
+    assert rephrasings and all("Question:" in r for r in rephrasings)
+    for text in rephrasings:
+        assert not any(stop in text for stop in calls[0].stop), (text, calls[0].stop)
