@@ -32,6 +32,7 @@ from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 
 from langchain_rstar.llms._session import session_kwargs
+from langchain_rstar.llms.base import backend_traits
 from langchain_rstar.sampling.chat import chat_request, clean_result
 from langchain_rstar.search._untraced import is_quiet, llm_is_quiet
 
@@ -214,26 +215,6 @@ def trim_repetition(
                 cut += 1
         return text[:cut], True
     return text, False
-
-
-def _mode_of(llm: BaseLanguageModel) -> str:
-    wrapped = getattr(llm, "rstar_wrapped_llm", None)
-    if isinstance(wrapped, BaseLanguageModel) and isinstance(llm, BaseLLM):
-        # A transparent wrapper (e.g. FaultyLLM) forwards kwargs: sample like its model.
-        mode = _mode_of(wrapped)
-        return "generic" if mode in ("chat", "openai_chat") else mode
-    if getattr(llm, "accepts_sampling_kwargs", False):
-        return "native"
-    module = type(llm).__module__
-    if module.startswith("langchain_openai") or module.startswith(
-        "langchain_community.llms.openai"
-    ):
-        return "openai_chat" if isinstance(llm, BaseChatModel) else "openai"
-    if isinstance(llm, BaseChatModel):
-        return "chat"
-    if isinstance(llm, BaseLLM):
-        return "generic"
-    raise TypeError(f"expected a LangChain BaseLLM or BaseChatModel, got {type(llm).__name__}")
 
 
 class VoteCache:
@@ -464,7 +445,7 @@ class Sampler:
         if dead_after < 1:
             raise ValueError(f"dead_after must be at least 1, got {dead_after}")
         self.llm = llm
-        self.mode = _mode_of(llm)
+        self.mode = backend_traits(llm).mode
         # ``_generate`` / ``_agenerate`` take ``run_manager``: they can be called directly
         # when nothing observes the search (LangChain checks the same before passing it).
         self._direct_ok = isinstance(llm, BaseLLM) and all(
