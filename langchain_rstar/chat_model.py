@@ -45,7 +45,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_rstar.chain import RStarChain
-from langchain_rstar.config import RStarConfig
+from langchain_rstar.config import PROFILES, RStarConfig
 from langchain_rstar.result import RStarProgress, RStarResult
 
 __all__ = [
@@ -59,9 +59,6 @@ __all__ = [
 
 #: Per-call keyword arguments that change the search (``model.invoke(msgs, num_rollouts=4)``).
 CALL_OPTIONS = ("num_rollouts", "profile", "rstar_config")
-
-#: Search profiles: names of ``RStarConfig`` classmethods building a whole configuration.
-PROFILES = ("paper", "fast")
 
 
 def question_from_messages(messages: Sequence[BaseMessage]) -> str:

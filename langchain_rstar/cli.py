@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from langchain_rstar.config import PROFILES
+
 __all__ = [
     "main",
     "build_llm",
@@ -123,8 +125,6 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
     return llm, f"{name} ({backend})"
 
 
-#: Search profiles of ``--profile``: RStarConfig classmethods giving a whole configuration.
-PROFILES = ("paper", "fast")
 
 
 def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:

@@ -6,7 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["RStarConfig", "top_p_is_costly"]
+__all__ = ["FAST_PROFILE", "PROFILES", "RStarConfig", "top_p_is_costly"]
+
+#: The named search profiles (``RStarConfig.paper()``, ``RStarConfig.fast()``).
+PROFILES = ("paper", "fast")
+
+#: What ``profile="fast"`` changes against the defaults (which are the ``paper`` profile's:
+#: the authors' reference code, minus its gold-answer leak). Each entry is one documented
+#: deviation a user can also set alone; explicit fields always win over the profile.
+FAST_PROFILE: dict[str, Any] = {}
 
 
 class RStarConfig(BaseModel):
@@ -21,6 +29,16 @@ class RStarConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # --- profile -------------------------------------------------------------------------
+    profile: Literal["paper", "fast"] = Field(
+        "paper",
+        description=(
+            "'paper' (default): the algorithm of the authors' reference code, minus its "
+            "gold-answer leak. 'fast': today's cheaper variant; each of its deviations is a "
+            "field of its own (see FAST_PROFILE), and fields given explicitly win."
+        ),
+    )
 
     # --- task --------------------------------------------------------------------------
     task: Literal["arithmetic", "math", "yesno"] = Field(
@@ -156,6 +174,24 @@ class RStarConfig(BaseModel):
     max_question_chars: int = Field(
         20_000, ge=1, description="Longer questions are rejected before any model call."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("profile") == "fast":
+            return {**FAST_PROFILE, **data}
+        return data
+
+    @classmethod
+    def paper(cls, **fields: Any) -> RStarConfig:
+        """The ``paper`` profile (the defaults) with ``fields`` changed."""
+        return cls(**{**fields, "profile": "paper"})
+
+    @classmethod
+    def fast(cls, **fields: Any) -> RStarConfig:
+        """The ``fast`` profile (every deviation in :data:`FAST_PROFILE`) with ``fields``
+        changed."""
+        return cls(**{**fields, "profile": "fast"})
 
     @model_validator(mode="after")
     def _check_ranges(self) -> RStarConfig:
