@@ -38,9 +38,8 @@ from langchain_rstar.sampling.sampler import (
 from langchain_rstar.search._untraced import QUIET_KEY, manager_is_quiet
 from langchain_rstar.search.budget import recursion_limit
 from langchain_rstar.search.candidates import (
-    build_candidates,
     checker_for,
-    final_answer,
+    generator_candidates,
     winning_candidate,
 )
 from langchain_rstar.search.graph import build_graph
@@ -316,10 +315,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         }
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
-        checker = checker_for(self.config.task)
-        best, confidence = final_answer(
-            build_candidates(values.get("nodes") or {}, checker), checker
-        )
+        _, best, confidence = generator_candidates(values, self.config)
         usage = values.get("usage") or {}
         return RStarProgress(
             rollout=rollout,

@@ -23,6 +23,7 @@ from typing import Any
 
 __all__ = [
     "FINAL_SUBQUESTION_PREFIX",
+    "cot_prompt",
     "load_exemplars",
     "solve_prefix",
     "rephrase_prompt",
@@ -93,6 +94,34 @@ def _rephrase_block(task: str) -> str:
 def rephrase_prompt(task: str, question: str) -> str:
     """Prompt for A5; the model continues after ``Rephrased question:``."""
     return f"{_rephrase_block(task)}Question: {question}\nRephrased question:"
+
+
+#: The chain-of-thought answer's opening (A2 in ``regenerate`` mode, A4 in ``resolve`` mode).
+COT_OPENING = "Let's think step by step."
+
+
+@lru_cache(maxsize=16)
+def _cot_block(task: str) -> str:
+    data = load_exemplars(task)
+    blocks = [
+        data["instruction"].split(".")[0]
+        + ". Think step by step in one paragraph and finish with the answer statement the "
+        "examples show."
+    ]
+    for ex in data["solve"]:
+        parts = [s["a"] if s["kind"] == "sub" else s["text"] for s in ex["steps"]]
+        # one answer statement, at the end: intermediate sub-answers lose theirs
+        parts = [p.split("The answer is")[0].strip() for p in parts[:-1]] + parts[-1:]
+        blocks.append(f"Question: {ex['question']}\nAnswer: {COT_OPENING} {' '.join(parts)}")
+    return "\n\n".join(blocks) + "\n\n"
+
+
+def cot_prompt(task: str, question: str, hint: str | None = None) -> str:
+    """Chain-of-thought few-shot prompt: the model writes a whole solution after
+    ``Answer: Let's think step by step.``; ``hint`` (steps found so far) goes on its own
+    line after the question, as the reference code appends it to the question."""
+    hint_line = f"{hint.strip()}\n" if hint and hint.strip() else ""
+    return f"{_cot_block(task)}Question: {question}\n{hint_line}Answer: {COT_OPENING}"
 
 
 def path_question(question: str, path: Sequence[Mapping[str, Any]]) -> str:

@@ -370,7 +370,7 @@ def test_failed_calls_leave_the_rest_of_the_tree_searching() -> None:
     # No retries: every 4th call fails for good; its action makes no children, the search
     # carries on with the rest of the tree.
     llm = FaultyLLM(llm=apples_llm(), fail_every=4)
-    config = RStarConfig(**FAST, max_retries=0)
+    config = RStarConfig.fast(**FAST, max_retries=0)
     result = RStarChain(generator=llm, config=config).invoke(QUESTION, SEQUENTIAL)
     assert result.usage.failed_calls == llm.faults["raise"] > 0
     assert result.usage.rollouts == 8 and result.stop_reason == "budget"

@@ -252,7 +252,7 @@ def test_early_stop_bound_covers_every_rollout() -> None:
     """No rollout ever adds more weight to one answer than the bound allowed before it."""
     checker = get_checker("arithmetic")
     for make in (varied_llm, apples_llm):
-        cfg = RStarConfig(num_rollouts=24, **SMALL)
+        cfg = RStarConfig.fast(num_rollouts=24, **SMALL)  # paper: test_paper_rules.py
         chain = RStarChain(generator=make(), config=cfg)
         state = {"question": QUESTION, "config": cfg.model_dump()}
         before: dict[str, float] = {}
@@ -273,14 +273,14 @@ def test_early_stop_bound_covers_every_rollout() -> None:
 
 
 def test_early_stop_bound_shrinks_with_the_frontier() -> None:
-    cfg = RStarConfig(**SMALL)
+    cfg = RStarConfig.fast(**SMALL)  # the paper pool adds 1 (test_paper_rules.py)
     per = {"root": 3 + 1 + 3, "thought": 3 + 1}
     assert max_new_weight_per_rollout(cfg, {}) == 0.0
     thought = {"0/A1.0": {"type": "thought", "depth": 1, "expanded": False, "terminal": False}}
     assert max_new_weight_per_rollout(cfg, thought) == 4 * per["thought"]
     sub = {"0/A3.0": {"type": "subquestion", "depth": 2, "expanded": False, "terminal": False}}
     assert max_new_weight_per_rollout(cfg, {**thought, **sub}) == 3 * per["root"]
-    off = RStarConfig(**SMALL, disable_a1=True)
+    off = RStarConfig.fast(**SMALL, disable_a1=True)
     assert max_new_weight_per_rollout(off, thought) == 4 * 1
 
 
@@ -516,7 +516,8 @@ def test_usage_counts_what_the_model_was_asked(batch: int) -> None:
 
 def test_one_line_actions_get_the_line_token_cap() -> None:
     llm = varied_llm()
-    RStarChain(generator=llm, config=RStarConfig(num_rollouts=4, **SMALL)).invoke(QUESTION)
+    # fast caps (paper sets one per action: test_paper_rules.py)
+    RStarChain(generator=llm, config=RStarConfig.fast(num_rollouts=4, **SMALL)).invoke(QUESTION)
     caps: dict[str, set[int]] = {"A2": set(), "line": set()}
     for prompts, kw in llm.calls:
         direct = bool(re.search(r"Step \d+:$", prompts[0])) and kw["n"] == SMALL["num_votes"]

@@ -118,7 +118,7 @@ def test_consistency_modes(answers, loose, mid, strict, maj) -> None:
 
 
 def test_verification_overturns_a_wrong_generator_majority() -> None:
-    cfg = RStarConfig(num_rollouts=8)
+    cfg = RStarConfig.fast(num_rollouts=8)  # wrong_majority_llm is scripted for fast
     gen_only = RStarChain(generator=wrong_majority_llm(), config=cfg).invoke(QUESTION)
     assert gen_only.answer == "12"
     result = RStarChain(
@@ -176,9 +176,9 @@ def test_every_mode_runs_end_to_end(mode: str) -> None:
 
 
 def test_verify_saved_candidates_offline() -> None:
-    saved = RStarChain(generator=wrong_majority_llm(), config=RStarConfig(num_rollouts=8)).invoke(
-        QUESTION
-    )
+    saved = RStarChain(
+        generator=wrong_majority_llm(), config=RStarConfig.fast(num_rollouts=8)
+    ).invoke(QUESTION)
     assert saved.answer == "12"
     out = verify_candidates(
         QUESTION, [c.model_dump() for c in saved.candidates], always(R10), RStarConfig()
