@@ -22,9 +22,7 @@ FAST_PROFILE: dict[str, Any] = {
     "a3_final_test": "prefix",
     "a4_mode": "line",
     "a2_votes": None,
-    "a3_votes": None,
     "a3_final_votes": None,
-    "a4_votes": None,
     "a1_max_tokens": None,
     "a2_max_tokens": None,
     "a3_max_tokens": None,
@@ -111,7 +109,7 @@ class RStarConfig(BaseModel):
         False,
         description=(
             "Merge identical A1 samples into one child. False ('paper'): every sample is a "
-            "child of its own, so a repeated step counts twice."
+            "child of its own, so a repeated step counts twice. True: 'fast'."
         ),
     )
     a2_mode: Literal["regenerate", "continue"] = Field(
@@ -151,7 +149,7 @@ class RStarConfig(BaseModel):
         32,
         ge=1,
         le=256,
-        description="Samples of the vote on a final sub-question's answer. None: a3_votes.",
+        description="Samples of the vote on a final sub-question's answer. None: a3_votes ('fast').",
     )
     a4_votes: int | None = Field(
         None, ge=1, le=256, description="Samples of the A4 vote. None: num_votes."
@@ -175,7 +173,10 @@ class RStarConfig(BaseModel):
         1024, ge=1, le=32_768, description="Token cap of an A4 sample. None: the line cap ('fast')."
     )
     a5_max_tokens: int | None = Field(
-        512, ge=1, le=32_768, description="Token cap of an A5 rephrasing. None: the line cap."
+        512,
+        ge=1,
+        le=32_768,
+        description="Token cap of an A5 rephrasing. None: the line cap ('fast').",
     )
     candidate_pool: Literal["tree_and_rollouts", "terminal"] = Field(
         "tree_and_rollouts",
@@ -183,8 +184,8 @@ class RStarConfig(BaseModel):
             "The generator's candidates and its majority (generator@maj). "
             "'tree_and_rollouts' ('paper'): every solution node of the final tree (the "
             "first on each branch) plus each rollout's end node that states an answer, "
-            "counted by frequency. 'terminal' ('fast'): each terminal solution node once, "
-            "weighted by its confidence."
+            "counted by frequency. 'terminal' ('fast'): each solution node once (with "
+            "a1_answer_terminal all of them are terminal), weighted by its confidence."
         ),
     )
 
