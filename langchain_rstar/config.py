@@ -149,7 +149,7 @@ class RStarConfig(BaseModel):
         32,
         ge=1,
         le=256,
-        description="Samples of the vote on a final sub-question's answer. None: a3_votes ('fast').",
+        description="Samples of the vote on a final sub-answer. None: a3_votes ('fast').",
     )
     a4_votes: int | None = Field(
         None, ge=1, le=256, description="Samples of the A4 vote. None: num_votes."
