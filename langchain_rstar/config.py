@@ -233,8 +233,10 @@ class RStarConfig(BaseModel):
         gt=0.0,
         le=5.0,
         description=(
-            "Repetition penalty of generator samples (the reference's 1.1; 'paper'). None: "
-            "not sent ('fast'). Backends without the parameter ignore it."
+            "Repetition penalty of every sample (the reference's vLLM setting 1.1; 'paper'). "
+            "None: not sent ('fast'). Sent to VLLMEngine and TransformersLLM as a keyword, "
+            "to OpenAI-compatible servers in extra_body (vLLM's server reads it there); "
+            "other LangChain models get no sampling keywords and ignore it."
         ),
     )
     seed: int | None = Field(0, description="Seed for tree decisions and sampling.")
@@ -343,6 +345,8 @@ class RStarConfig(BaseModel):
             out["top_p"] = self.top_p
         if self.min_p is not None and self.min_p > 0:
             out["min_p"] = self.min_p
+        if self.repetition_penalty is not None:
+            out["repetition_penalty"] = self.repetition_penalty
         return out
 
     def line_sampling_kwargs(self) -> dict[str, Any]:

@@ -41,7 +41,9 @@ class RStarBackend:
     Subclass it together with ``BaseLLM`` (or ``BaseChatModel``). The defaults describe a
     backend whose ``generate`` takes ``n`` and the sampling keywords ``temperature``,
     ``top_k``, ``top_p``, ``min_p``, ``max_tokens``, ``seed`` per call and returns all ``n``
-    samples per prompt, with token counts in ``llm_output["token_usage"]``.
+    samples per prompt, with token counts in ``llm_output["token_usage"]``. The ``paper``
+    profile also sends ``repetition_penalty`` (``RStarConfig.repetition_penalty``); a
+    backend accepts it (``VLLMEngine`` and ``TransformersLLM`` apply it).
     """
 
     #: ``generate`` takes ``n`` and the sampling keywords per call.

@@ -390,3 +390,20 @@ def test_early_stop_bound_counts_the_rollout_end_in_the_paper_pool() -> None:
     assert max_new_weight_per_rollout(cfg, {}) == 1.0  # an exhausted tree: rollouts still end
     assert max_new_weight_per_rollout(fast, {}) == 0.0
     assert max_new_weight_per_rollout(cfg) == max_new_weight_per_rollout(fast) + 1.0
+
+
+# --- sampling: repetition penalty ---------------------------------------------------------
+def test_repetition_penalty_reaches_the_backend_in_paper_only() -> None:
+    for cfg, expected in ((RStarConfig(num_rollouts=3), {1.1}), (RStarConfig.fast(), {None})):
+        llm = apples_llm()
+        RStarChain(generator=llm, discriminator=llm, config=cfg.model_copy()).invoke(QUESTION)
+        assert {kw.get("repetition_penalty") for _, kw in llm.calls} == expected
+
+
+def test_vllm_sampling_params_carry_the_repetition_penalty() -> None:
+    from langchain_rstar.llms.vllm_engine import build_sampling_params
+
+    opts = {"n": 2, "temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.0}
+    params = build_sampling_params({**opts, "repetition_penalty": 1.1}, ["\n"], dict)
+    assert params["repetition_penalty"] == 1.1
+    assert "repetition_penalty" not in build_sampling_params(opts, ["\n"], dict)
