@@ -134,15 +134,6 @@ def _dedupe(texts: Sequence[str]) -> list[tuple[str, int]]:
     return list(seen.values())
 
 
-def _base(task: ExpandTask, config: RStarConfig) -> tuple[str, int]:
-    path = task["path"]
-    question = P.path_question(task["question"], path)
-    prefix = P.solve_prefix(config.task, question)
-    lines = P.path_lines(path)
-    body = prefix + "".join(line + "\n" for line in lines)
-    return body, P.step_number(path)
-
-
 def _new_child(
     task: ExpandTask, action: str, index: int, node_type: str, config: RStarConfig, **fields: Any
 ) -> NodeRecord:
@@ -228,9 +219,8 @@ def _vote_child_fields(
 
 def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A1: propose ``num_a1_steps`` next steps; a step that states the answer is terminal."""
-    body, k = _base(task, config)
     outcome = yield SampleCall(
-        prompts=[f"{body}Step {k}:"],
+        prompts=[P.one_step_prompt(config.task, task["question"], task["path"])],
         n=config.num_a1_steps,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -259,9 +249,8 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
 
 def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A2: write the remaining steps ``num_votes`` times; the majority answer wins."""
-    body, k = _base(task, config)
     outcome = yield SampleCall(
-        prompts=[f"{body}Step {k}:"],
+        prompts=[P.remaining_prompt(config.task, task["question"], task["path"])],
         n=config.num_votes,
         stop=P.STOP_BLOCK,
         params=config.sampling_kwargs(),
@@ -290,15 +279,10 @@ def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerCheck
     return {"children": [child], "errors": outcome.errors}
 
 
-def _is_final(subquestion: str) -> bool:
-    return subquestion.strip().lower().startswith(P.FINAL_SUBQUESTION_PREFIX.lower())
-
-
 def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A3: propose ``num_subquestions`` sub-questions and answer each by majority vote."""
-    body, k = _base(task, config)
     asked = yield SampleCall(
-        prompts=[f"{body}Sub-question {k}:"],
+        prompts=[P.subquestion_prompt(config.task, task["question"], task["path"])],
         n=config.num_subquestions,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -312,7 +296,10 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
     if not subquestions:
         return {"children": [], "errors": errors}
     answered = yield SampleCall(
-        prompts=[f"{body}Sub-question {k}: {sq}\nAnswer {k}:" for sq in subquestions],
+        prompts=[
+            P.subanswer_prompt(config.task, task["question"], task["path"], sq)
+            for sq in subquestions
+        ],
         n=config.num_votes,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -328,7 +315,7 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
         if not samples:
             continue
         text, answer, confidence = _vote_child_fields(samples, checker)
-        final = _is_final(sq)
+        final = P.is_final_subquestion(sq)
         children.append(
             _new_child(
                 task,
@@ -349,18 +336,12 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
     return {"children": children, "errors": errors}
 
 
-REANSWER_HINT = "Let's work it out step by step."
-
-
 def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A4: answer the last sub-question again, step by step, by majority vote."""
     parent = task["path"][-1]
     sq = str(parent.get("subquestion", ""))
-    before = dict(task)
-    before["path"] = task["path"][:-1]
-    body, k = _base(before, config)  # type: ignore[arg-type]
     outcome = yield SampleCall(
-        prompts=[f"{body}Sub-question {k}: {sq}\nAnswer {k}: {REANSWER_HINT}"],
+        prompts=[P.reanswer_prompt(config.task, task["question"], task["path"][:-1], sq)],
         n=config.num_votes,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -381,7 +362,7 @@ def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
         "reanswer",
         config,
         subquestion=sq,
-        text=f"{REANSWER_HINT} {text}".strip(),
+        text=f"{P.REANSWER_HINT} {text}".strip(),
         answer=answer,
         confidence=confidence,
         samples=len(samples),

@@ -219,7 +219,7 @@ def _call_for(job: Mapping[str, Any], cfg: RStarConfig) -> SampleCall:
     params["temperature"] = cfg.verify_temperature
     seed = None if cfg.seed is None else _stable_seed(cfg.seed, job["node_id"], job["cut"])
     return SampleCall(
-        prompts=[P.solve_prefix(cfg.task, job["question"]) + job["prefix"]],
+        prompts=[P.completion_prompt(cfg.task, job["question"], job["prefix"])],
         n=cfg.num_completions,
         stop=P.STOP_BLOCK,
         role="discriminator",
