@@ -316,7 +316,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         }
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
-        checker = checker_for(self.config.task)
+        checker = checker_for(self.config.task, self.config.answer_extraction)
         best, confidence = final_answer(
             build_candidates(values.get("nodes") or {}, checker), checker
         )
@@ -336,7 +336,9 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         nodes: dict[str, Any] = dict(values.get("nodes") or {})
         candidates = [Candidate.model_validate(c) for c in values.get("candidates") or []]
         answer = values.get("answer")
-        best = winning_candidate(candidates, answer, checker_for(self.config.task))
+        best = winning_candidate(
+            candidates, answer, checker_for(self.config.task, self.config.answer_extraction)
+        )
         trajectory: list[Step] = best.trajectory if best is not None else []
         usage_raw = values.get("usage") or {}
         busy = _union_seconds(values.get("intervals") or [])

@@ -26,6 +26,13 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+from langchain_rstar.answers.tasks import registry_version
+from langchain_rstar.prompts.task import SolutionStep, task_spec
+
+#: ``paper``: each action shows its own exemplar family (the rStar reference's counts);
+#: ``fast``: one shared block for every solving action (cheaper prompts, one prefix to cache).
+EXEMPLAR_SETS = ("paper", "fast")
+
 #: Stop strings of each kind of continuation.
 STOP_LINE = ["\n", "Question:"]
 STOP_BLOCK = ["\n\n", "\nQuestion:", "Question:"]
@@ -33,42 +40,67 @@ STOP_BLOCK = ["\n\n", "\nQuestion:", "Question:"]
 
 @cache
 def load_exemplars(task: str) -> dict[str, Any]:
-    """The few-shot data of a task family (``arithmetic``, ``math`` or ``yesno``)."""
+    """The ``fast`` few-shot data file of a built-in family (``arithmetic``, ``math``,
+    ``yesno``) as stored; see :func:`~langchain_rstar.prompts.task.task_spec` for any task."""
     try:
         text = (
             resources.files("langchain_rstar.prompts")
             .joinpath(f"{task}.json")
             .read_text(encoding="utf-8")
         )
-    except FileNotFoundError as exc:  # pragma: no cover - guarded by the config literal
+    except FileNotFoundError as exc:
         raise ValueError(f"no exemplars for task {task!r}") from exc
     data: dict[str, Any] = json.loads(text)
     return data
 
 
-def _exemplar_lines(steps: Sequence[Mapping[str, str]]) -> list[str]:
+def _exemplar_lines(steps: Sequence[SolutionStep]) -> list[str]:
     lines: list[str] = []
     for k, step in enumerate(steps, start=1):
-        if step["kind"] == "sub":
-            lines.append(f"Sub-question {k}: {step['q']}")
-            lines.append(f"Answer {k}: {step['a']}")
+        if step.kind == "sub":
+            lines.append(f"Sub-question {k}: {step.q}")
+            lines.append(f"Answer {k}: {step.a}")
         else:
-            lines.append(f"Step {k}: {step['text']}")
+            lines.append(f"Step {k}: {step.text}")
     return lines
 
 
-@lru_cache(maxsize=16)
-def _fewshot_block(task: str) -> str:
-    data = load_exemplars(task)
-    blocks = [data["instruction"]]
-    for ex in data["solve"]:
-        blocks.append("\n".join([f"Question: {ex['question']}", *_exemplar_lines(ex["steps"])]))
+@lru_cache(maxsize=64)
+def _block(task: str, family: str, exemplar_set: str, _version: int) -> str:
+    spec = task_spec(task)
+    if exemplar_set == "fast":
+        instruction, exemplars = spec.instruction, spec.exemplars("shared")
+    else:
+        instruction, exemplars = spec.instruction_for(family), spec.exemplars(family)
+    blocks = [instruction]
+    for ex in exemplars:
+        blocks.append("\n".join([f"Question: {ex.question}", *_exemplar_lines(ex.steps)]))
     return "\n\n".join(blocks) + "\n\n"
 
 
-def solve_prefix(task: str, question: str) -> str:
+def _check_set(exemplar_set: str) -> str:
+    if exemplar_set not in EXEMPLAR_SETS:
+        raise ValueError(f"unknown exemplar set {exemplar_set!r}; expected one of {EXEMPLAR_SETS}")
+    return exemplar_set
+
+
+def fewshot_block(task: str, family: str = "cot", exemplar_set: str = "fast") -> str:
+    """Instruction and exemplars of a solving prompt, ending in a blank line.
+
+    Args:
+        task: A built-in family or a registered :class:`~langchain_rstar.TaskSpec` name.
+        family: ``cot`` (A2, discriminator), ``one_step`` (A1) or ``decompose`` (A3, A4);
+            only the ``paper`` set tells them apart.
+        exemplar_set: ``fast`` (one shared block for every action) or ``paper``.
+    """
+    return _block(task, family, _check_set(exemplar_set), registry_version())
+
+
+def solve_prefix(
+    task: str, question: str, *, family: str = "cot", exemplar_set: str = "fast"
+) -> str:
     """Few-shot block followed by the question line."""
-    return f"{_fewshot_block(task)}Question: {question}\n"
+    return f"{fewshot_block(task, family, exemplar_set)}Question: {question}\n"
 
 
 def path_question(question: str, path: Sequence[Mapping[str, Any]]) -> str:
@@ -115,11 +147,20 @@ def path_lines(path: Sequence[Mapping[str, Any]]) -> list[str]:
     return units
 
 
-def solve_body(task: str, question: str, path: Sequence[Mapping[str, Any]]) -> tuple[str, int]:
+def solve_body(
+    task: str,
+    question: str,
+    path: Sequence[Mapping[str, Any]],
+    *,
+    family: str = "cot",
+    exemplar_set: str = "fast",
+) -> tuple[str, int]:
     """The prompt up to the next step: few-shot block, the path's question, its steps.
 
     Returns the text and the number the next step gets.
     """
-    prefix = solve_prefix(task, path_question(question, path))
+    prefix = solve_prefix(
+        task, path_question(question, path), family=family, exemplar_set=exemplar_set
+    )
     body = prefix + "".join(line + "\n" for line in path_lines(path))
     return body, step_number(path)

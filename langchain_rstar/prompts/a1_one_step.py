@@ -15,7 +15,12 @@ __all__ = ["STOP_ONE_STEP", "one_step_prompt"]
 STOP_ONE_STEP = STOP_LINE
 
 
-def one_step_prompt(task: str, question: str, path: Sequence[Mapping[str, Any]]) -> str:
-    """Prompt for the next step on ``path``; the model continues after ``Step k:``."""
-    body, k = solve_body(task, question, path)
+def one_step_prompt(
+    task: str, question: str, path: Sequence[Mapping[str, Any]], *, exemplar_set: str = "fast"
+) -> str:
+    """Prompt for the next step on ``path``; the model continues after ``Step k:``.
+
+    The ``paper`` exemplar set shows the task's ``one_step`` exemplars.
+    """
+    body, k = solve_body(task, question, path, family="one_step", exemplar_set=exemplar_set)
     return f"{body}Step {k}:"

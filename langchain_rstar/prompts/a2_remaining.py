@@ -16,7 +16,12 @@ __all__ = ["STOP_REMAINING", "remaining_prompt"]
 STOP_REMAINING = STOP_BLOCK
 
 
-def remaining_prompt(task: str, question: str, path: Sequence[Mapping[str, Any]]) -> str:
-    """Prompt for all remaining steps after ``path``; continues after ``Step k:``."""
-    body, k = solve_body(task, question, path)
+def remaining_prompt(
+    task: str, question: str, path: Sequence[Mapping[str, Any]], *, exemplar_set: str = "fast"
+) -> str:
+    """Prompt for all remaining steps after ``path``; continues after ``Step k:``.
+
+    The ``paper`` exemplar set shows the task's ``cot`` exemplars.
+    """
+    body, k = solve_body(task, question, path, family="cot", exemplar_set=exemplar_set)
     return f"{body}Step {k}:"

@@ -29,15 +29,25 @@ def is_final_subquestion(subquestion: str) -> bool:
     return subquestion.strip().lower().startswith(FINAL_SUBQUESTION_PREFIX.lower())
 
 
-def subquestion_prompt(task: str, question: str, path: Sequence[Mapping[str, Any]]) -> str:
-    """Prompt for the next sub-question; continues after ``Sub-question k:``."""
-    body, k = solve_body(task, question, path)
+def subquestion_prompt(
+    task: str, question: str, path: Sequence[Mapping[str, Any]], *, exemplar_set: str = "fast"
+) -> str:
+    """Prompt for the next sub-question; continues after ``Sub-question k:``.
+
+    The ``paper`` exemplar set shows the task's ``decompose`` exemplars.
+    """
+    body, k = solve_body(task, question, path, family="decompose", exemplar_set=exemplar_set)
     return f"{body}Sub-question {k}:"
 
 
 def subanswer_prompt(
-    task: str, question: str, path: Sequence[Mapping[str, Any]], subquestion: str
+    task: str,
+    question: str,
+    path: Sequence[Mapping[str, Any]],
+    subquestion: str,
+    *,
+    exemplar_set: str = "fast",
 ) -> str:
     """Prompt for the answer of ``subquestion``; continues after ``Answer k:``."""
-    body, k = solve_body(task, question, path)
+    body, k = solve_body(task, question, path, family="decompose", exemplar_set=exemplar_set)
     return f"{body}Sub-question {k}: {subquestion}\nAnswer {k}:"

@@ -16,9 +16,17 @@ STOP_REANSWER = STOP_LINE
 
 
 def reanswer_prompt(
-    task: str, question: str, path_before: Sequence[Mapping[str, Any]], subquestion: str
+    task: str,
+    question: str,
+    path_before: Sequence[Mapping[str, Any]],
+    subquestion: str,
+    *,
+    exemplar_set: str = "fast",
 ) -> str:
     """Prompt re-answering ``subquestion``; ``path_before`` is the path *without* the
-    sub-question's node. Continues after ``Answer k:`` and :data:`REANSWER_HINT`."""
-    body, k = solve_body(task, question, path_before)
+    sub-question's node. Continues after ``Answer k:`` and :data:`REANSWER_HINT`.
+
+    The ``paper`` exemplar set shows the task's ``decompose`` exemplars.
+    """
+    body, k = solve_body(task, question, path_before, family="decompose", exemplar_set=exemplar_set)
     return f"{body}Sub-question {k}: {subquestion}\nAnswer {k}: {REANSWER_HINT}"

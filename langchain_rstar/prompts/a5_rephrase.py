@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from langchain_rstar.prompts._format import load_exemplars
+from langchain_rstar.answers.tasks import registry_version
+from langchain_rstar.prompts._format import _check_set
+from langchain_rstar.prompts.task import task_spec
 
 __all__ = ["REPHRASE_INSTRUCTION", "STOP_REPHRASE", "rephrase_prompt"]
 
@@ -17,15 +19,21 @@ REPHRASE_INSTRUCTION = (
 STOP_REPHRASE = ["\n"]
 
 
-@lru_cache(maxsize=16)
-def _rephrase_block(task: str) -> str:
-    data = load_exemplars(task)
-    blocks = [REPHRASE_INSTRUCTION]
-    for ex in data["rephrase"]:
-        blocks.append(f"Question: {ex['question']}\nRephrased question: {ex['rephrased']}")
+@lru_cache(maxsize=64)
+def _rephrase_block(task: str, exemplar_set: str, _version: int) -> str:
+    spec = task_spec(task)
+    instruction = spec.instructions.get("rephrase", REPHRASE_INSTRUCTION)
+    blocks = [REPHRASE_INSTRUCTION if exemplar_set == "fast" else instruction]
+    for ex in spec.rephrasings(exemplar_set):
+        blocks.append(f"Question: {ex.question}\nRephrased question: {ex.rephrased}")
     return "\n\n".join(blocks) + "\n\n"
 
 
-def rephrase_prompt(task: str, question: str) -> str:
-    """Prompt for A5; the model continues after ``Rephrased question:``."""
-    return f"{_rephrase_block(task)}Question: {question}\nRephrased question:"
+def rephrase_prompt(task: str, question: str, *, exemplar_set: str = "fast") -> str:
+    """Prompt for A5; the model continues after ``Rephrased question:``.
+
+    The ``paper`` exemplar set shows all of the task's ``rephrase`` examples (8 for the
+    built-ins), ``fast`` the first two.
+    """
+    block = _rephrase_block(task, _check_set(exemplar_set), registry_version())
+    return f"{block}Question: {question}\nRephrased question:"

@@ -14,6 +14,9 @@ __all__ = ["STOP_COMPLETION", "completion_prompt"]
 STOP_COMPLETION = STOP_BLOCK
 
 
-def completion_prompt(task: str, question: str, prefix: str) -> str:
-    """Prompt completing the masked ``prefix`` of a candidate for ``question``."""
-    return solve_prefix(task, question) + prefix
+def completion_prompt(task: str, question: str, prefix: str, *, exemplar_set: str = "fast") -> str:
+    """Prompt completing the masked ``prefix`` of a candidate for ``question``.
+
+    The ``paper`` exemplar set shows the task's ``cot`` exemplars.
+    """
+    return solve_prefix(task, question, family="cot", exemplar_set=exemplar_set) + prefix

@@ -217,10 +217,23 @@ def _vote_child_fields(
     return text, vote.answer, vote.confidence
 
 
+def _states_answer(text: str, checker: AnswerChecker) -> bool:
+    """Whether a one-step thought states an answer (then it is a solution step).
+
+    With the reference extraction every number is an answer (the last one), so, as in the
+    reference code, a step states one only when it says "answer is".
+    """
+    return checker.extraction != "reference" or "answer is" in text.lower()
+
+
 def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A1: propose ``num_a1_steps`` next steps; a step that states the answer is terminal."""
     outcome = yield SampleCall(
-        prompts=[P.one_step_prompt(config.task, task["question"], task["path"])],
+        prompts=[
+            P.one_step_prompt(
+                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+            )
+        ],
         n=config.num_a1_steps,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -232,14 +245,18 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
     samples = _texts(outcome) or []
     # how many samples state each distinct answer (equivalence is checked per distinct one)
     stated: dict[str, int] = {}
-    for a in _extract_all(samples, checker):
-        if a is not None:
+    for text, a in zip(samples, _extract_all(samples, checker), strict=True):
+        if a is not None and _states_answer(text, checker):
             stated[a] = stated.get(a, 0) + 1
     children: list[NodeRecord] = []
     for i, (text, _count) in enumerate(_dedupe(samples)):
         answer = checker.extract(text)
         fields: dict[str, Any] = {"text": text, "samples": _count}
-        if answer is not None and checker.normalize(answer) is not None:
+        if (
+            answer is not None
+            and checker.normalize(answer) is not None
+            and _states_answer(text, checker)
+        ):
             agree = sum(c for a, c in stated.items() if checker.equivalent(a, answer))
             confidence = agree / max(len(samples), 1)
             fields.update(answer=answer, confidence=confidence, reward=confidence, terminal=True)
@@ -250,7 +267,11 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
 def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A2: write the remaining steps ``num_votes`` times; the majority answer wins."""
     outcome = yield SampleCall(
-        prompts=[P.remaining_prompt(config.task, task["question"], task["path"])],
+        prompts=[
+            P.remaining_prompt(
+                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+            )
+        ],
         n=config.num_votes,
         stop=P.STOP_BLOCK,
         params=config.sampling_kwargs(),
@@ -282,7 +303,11 @@ def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerCheck
 def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A3: propose ``num_subquestions`` sub-questions and answer each by majority vote."""
     asked = yield SampleCall(
-        prompts=[P.subquestion_prompt(config.task, task["question"], task["path"])],
+        prompts=[
+            P.subquestion_prompt(
+                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+            )
+        ],
         n=config.num_subquestions,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -297,7 +322,9 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
         return {"children": [], "errors": errors}
     answered = yield SampleCall(
         prompts=[
-            P.subanswer_prompt(config.task, task["question"], task["path"], sq)
+            P.subanswer_prompt(
+                config.task, task["question"], task["path"], sq, exemplar_set=config.exemplar_set
+            )
             for sq in subquestions
         ],
         n=config.num_votes,
@@ -341,7 +368,15 @@ def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
     parent = task["path"][-1]
     sq = str(parent.get("subquestion", ""))
     outcome = yield SampleCall(
-        prompts=[P.reanswer_prompt(config.task, task["question"], task["path"][:-1], sq)],
+        prompts=[
+            P.reanswer_prompt(
+                config.task,
+                task["question"],
+                task["path"][:-1],
+                sq,
+                exemplar_set=config.exemplar_set,
+            )
+        ],
         n=config.num_votes,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -377,7 +412,7 @@ def a5_rephrase(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
     """A5: restate the question as a list of its conditions."""
     question = P.path_question(task["question"], task["path"])
     outcome = yield SampleCall(
-        prompts=[P.rephrase_prompt(config.task, question)],
+        prompts=[P.rephrase_prompt(config.task, question, exemplar_set=config.exemplar_set)],
         n=1,
         stop=P.STOP_REPHRASE,
         params=config.line_sampling_kwargs(),
