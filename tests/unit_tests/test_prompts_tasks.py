@@ -446,3 +446,24 @@ def test_builtins_are_task_specs() -> None:
         assert isinstance(spec, TaskSpec) and spec.name == family
         assert spec.get_checker("reference").extraction == "reference"
         assert RStarConfig(task=spec).task == family
+
+
+def test_custom_task_example_runs_scripted(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "custom_task.py"
+    spec = importlib.util.spec_from_file_location("rstar_example_custom_task", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    result = module.main(["--scripted", "--rollouts", "6"])
+    checker = module.WeekdayChecker()
+    assert checker.normalize(result.answer) == "tuesday"
+    # "Tue", "Tuesday" and "TUESDAY" were one answer in the vote
+    spellings = {c.answer for c in result.candidates if checker.normalize(c.answer) == "tuesday"}
+    assert len(spellings) >= 2
+    assert result.verification.mode != "none"
+    assert "Answer:   " in capsys.readouterr().out
