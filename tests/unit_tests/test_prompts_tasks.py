@@ -467,3 +467,34 @@ def test_custom_task_example_runs_scripted(capsys: pytest.CaptureFixture[str]) -
     assert len(spellings) >= 2
     assert result.verification.mode != "none"
     assert "Answer:   " in capsys.readouterr().out
+
+
+def test_task_spec_fallbacks_and_fast_set() -> None:
+    spec = TaskSpec(
+        name="fallbacks",
+        instruction="Solve it.",
+        instructions={"decompose": "Split it."},
+        checker=WeekdayChecker(),
+        cot=[{"question": f"q{i}?", "steps": [f"s{i}. The answer is Monday."]} for i in range(3)],
+    ).register()
+    assert spec.exemplars("one_step") == spec.cot == spec.exemplars("decompose")
+    assert spec.exemplars("shared") == spec.cot[:2]
+    one = P.one_step_prompt("fallbacks", "Q?", [_root()], exemplar_set="paper")
+    assert one.startswith("Solve it.\n\nQuestion: q0?\nStep 1: s0.") and "q2?" in one
+    assert P.subquestion_prompt("fallbacks", "Q?", [_root()], exemplar_set="paper").startswith(
+        "Split it."
+    )
+    fast = P.one_step_prompt("fallbacks", "Q?", [_root()], exemplar_set="fast")
+    assert "q1?" in fast and "q2?" not in fast
+    # no rephrase examples: A5 asks with the instruction only
+    assert P.rephrase_prompt("fallbacks", "Q?", exemplar_set="paper").count("Question:") == 1
+    # an instance checker is used as it is, whatever the extraction
+    assert get_checker("fallbacks", extraction="reference") is spec.checker
+    with pytest.raises(ValidationError, match="unknown instruction families"):
+        TaskSpec(
+            name="x",
+            instruction="i",
+            checker=WeekdayChecker,
+            instructions={"a9": "?"},
+            cot=[{"question": "q", "steps": ["s"]}],
+        )
