@@ -43,6 +43,12 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker
 from langchain_rstar.config import RStarConfig
+from langchain_rstar.errors import (
+    BackendDeadError,
+    OutputLockedError,
+    RStarBackendError,
+    SettingsMismatchError,
+)
 from langchain_rstar.eval.baselines import (
     ChainOfThought,
     MethodOutput,
@@ -50,7 +56,6 @@ from langchain_rstar.eval.baselines import (
     SelfConsistency,
 )
 from langchain_rstar.result import RStarResult, Step
-from langchain_rstar.sampling.sampler import BackendDeadError, RStarBackendError
 
 __all__ = [
     "METHODS",
@@ -89,14 +94,6 @@ class Method(Protocol):
     def solve(self, question: str, task: str | None = None) -> MethodOutput: ...
 
     def settings(self) -> dict[str, Any]: ...
-
-
-class SettingsMismatchError(ValueError):
-    """The output file already holds records of this method made with other settings."""
-
-
-class OutputLockedError(RuntimeError):
-    """Another process is writing to the same output file."""
 
 
 # --------------------------------------------------------------------------------------

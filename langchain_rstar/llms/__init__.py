@@ -11,8 +11,8 @@ vllm.entrypoints.openai.api_server``) is used through ``langchain_openai.OpenAI`
 
 from __future__ import annotations
 
-from langchain_rstar.llms._common import SAMPLING_KWARGS, truncate_at_stop
+from langchain_rstar.llms._common import SAMPLING_KWARGS, split_at_stop
 from langchain_rstar.llms.transformers_llm import TransformersLLM
 from langchain_rstar.llms.vllm_engine import VLLMEngine
 
-__all__ = ["SAMPLING_KWARGS", "TransformersLLM", "VLLMEngine", "truncate_at_stop"]
+__all__ = ["SAMPLING_KWARGS", "TransformersLLM", "VLLMEngine", "split_at_stop"]

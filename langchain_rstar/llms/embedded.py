@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from langchain_rstar.errors import ModelIntegrityError
+
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseLLM
 
@@ -66,10 +68,6 @@ _GEMMA3_CONTEXT = 32768
 _DTYPES = ("float32", "bfloat16", "float16")
 _verified: dict[str, tuple[tuple[str, int, int], ...]] = {}
 _verified_lock = threading.Lock()
-
-
-class ModelIntegrityError(RuntimeError):
-    """A converted model folder does not match its manifest."""
 
 
 # --------------------------------------------------------------------------- cache dir

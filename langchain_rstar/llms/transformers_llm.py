@@ -26,7 +26,7 @@ from langchain_rstar.llms._common import (
     make_llm_output,
     merge_stop,
     sampling_options,
-    truncate_at_stop,
+    split_at_stop,
 )
 
 __all__ = ["TransformersLLM", "EXTRA_HF_KWARGS", "make_stop_criteria"]
@@ -315,7 +315,7 @@ class TransformersLLM(BaseLLM):
                 if ids and ids[-1] in eos_ids:
                     finish = "stop"
                 text = tok.decode(ids, skip_special_tokens=True)
-                text, hit = truncate_at_stop(text, stops)
+                text, hit = split_at_stop(text, stops)
                 info: dict[str, Any] = {
                     "finish_reason": "stop" if hit else finish,
                     "stop_reason": hit,

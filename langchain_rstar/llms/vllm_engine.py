@@ -43,7 +43,7 @@ from langchain_rstar.llms._common import (
     make_llm_output,
     merge_stop,
     sampling_options,
-    truncate_at_stop,
+    split_at_stop,
 )
 
 if TYPE_CHECKING:
@@ -703,7 +703,7 @@ class VLLMEngine(BaseLLM):
                 cached = (cached or 0) + int(nc)
             gens = []
             for o in sorted(req.outputs, key=lambda c: c.index):
-                text, hit = truncate_at_stop(o.text, stops)
+                text, hit = split_at_stop(o.text, stops)
                 completion_tokens += len(o.token_ids)
                 info: dict[str, Any] = {
                     "finish_reason": "stop" if hit else o.finish_reason,

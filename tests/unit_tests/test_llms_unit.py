@@ -21,7 +21,7 @@ from langchain_rstar.llms._common import (
     make_llm_output,
     merge_stop,
     sampling_options,
-    truncate_at_stop,
+    split_at_stop,
 )
 from langchain_rstar.llms.vllm_engine import build_sampling_params
 
@@ -42,7 +42,7 @@ from langchain_rstar.llms.vllm_engine import build_sampling_params
     ],
 )
 def test_truncate_at_stop(text: str, stop: list[str] | None, expected: tuple) -> None:
-    assert truncate_at_stop(text, stop) == expected
+    assert split_at_stop(text, stop) == expected
 
 
 def test_merge_stop() -> None:
