@@ -78,7 +78,7 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
 
     ``--scripted`` gives :func:`scripted_llm`; ``--backend openai`` a
     ``langchain_openai.OpenAI`` completions client on ``--base-url`` (e.g. ``vllm serve``);
-    otherwise :func:`langchain_rstar.llms.embedded.default_llm` (the embedded Gemma 3 270M unless
+    otherwise :func:`langchain_rstar.llms.default_llm` (the embedded Gemma 3 270M unless
     ``--model`` names another).
     """
     if getattr(args, "scripted", False):
@@ -111,7 +111,7 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
         return client, f"{model} (openai @ {base_url})"
     if getattr(args, "base_url", None):
         raise CLIError("--base-url only applies to --backend openai")
-    from langchain_rstar.llms.embedded import default_llm
+    from langchain_rstar.llms import default_llm
 
     try:
         llm = default_llm(backend=backend, model=model)  # type: ignore[arg-type]

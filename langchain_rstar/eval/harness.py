@@ -42,6 +42,7 @@ from langchain_core.language_models import BaseLanguageModel
 
 from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker
+from langchain_rstar.chain import RStarChain, validate_question
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.errors import (
     BackendDeadError,
@@ -130,8 +131,6 @@ class RStarMethod:
         verify: bool = True,
         discriminator: BaseLanguageModel | None = None,
     ) -> None:
-        from langchain_rstar.chain import RStarChain
-
         self.config = config or RStarConfig()
         self.verify = verify
         self.name = "rstar" if verify else "rstar-gen"
@@ -475,8 +474,6 @@ def run_evaluation(
         OutputLockedError: another process writes to ``out``.
     """
     from tqdm import tqdm
-
-    from langchain_rstar.chain import validate_question
 
     stream = stream if stream is not None else sys.stderr
     label = label or method.name

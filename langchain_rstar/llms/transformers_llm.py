@@ -28,6 +28,7 @@ from langchain_rstar.llms._common import (
     sampling_options,
     split_at_stop,
 )
+from langchain_rstar.llms.embedded import resolve_model
 
 __all__ = ["TransformersLLM", "EXTRA_HF_KWARGS", "make_stop_criteria"]
 
@@ -209,8 +210,6 @@ class TransformersLLM(BaseLLM):
                 raise ValueError("hf_model was given without hf_tokenizer")
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            from langchain_rstar.llms.embedded import resolve_model
 
             path = resolve_model(self.model)
             device = self._pick_device()

@@ -45,6 +45,7 @@ from langchain_rstar.llms._common import (
     sampling_options,
     split_at_stop,
 )
+from langchain_rstar.llms.embedded import resolve_model
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -491,8 +492,6 @@ class VLLMEngine(BaseLLM):
 
     def _create_engine(self) -> None:
         """Build ``vllm.LLM`` (runs in the worker thread)."""
-        from langchain_rstar.llms.embedded import resolve_model
-
         model = resolve_model(self.model)
         self._resolved_model = model
         if self.kv_cache_space_gb and not os.environ.get("VLLM_CPU_KVCACHE_SPACE") and _on_cpu():

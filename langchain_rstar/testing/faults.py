@@ -33,7 +33,7 @@ from langchain_core.outputs import Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_rstar.errors import InjectedFault
-from langchain_rstar.llms.base import RStarBackend
+from langchain_rstar.llms.base import RStarBackend, backend_traits
 from langchain_rstar.sampling.text import cut_at_stop
 
 __all__ = ["FaultyLLM", "InjectedFault", "GARBAGE"]
@@ -116,8 +116,6 @@ class FaultyLLM(RStarBackend, BaseLLM):
 
     def rstar_top_p_costly(self) -> bool:
         """The wrapped model's answer (a wrapper adds no cost of its own)."""
-        from langchain_rstar.llms.base import backend_traits
-
         return backend_traits(self.llm).top_p_costly
 
     def reset(self) -> None:

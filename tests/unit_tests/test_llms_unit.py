@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from langchain_rstar.llms import TransformersLLM, VLLMEngine
+from langchain_rstar.llms import TransformersLLM, VLLMEngine, default_llm
 from langchain_rstar.llms import embedded as models
 from langchain_rstar.llms._common import (
     SAMPLING_KWARGS,
@@ -252,7 +252,7 @@ def test_resolve_model(tmp_path: Path) -> None:
 
 def test_default_llm_rejects_unknown_backend() -> None:
     with pytest.raises(ValueError):
-        models.default_llm(backend="nope")  # type: ignore[arg-type]
+        default_llm(backend="nope")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- coalescing
