@@ -125,8 +125,6 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
     return llm, f"{name} ({backend})"
 
 
-
-
 def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
     """The fields a ``--profile`` sets (``RStarConfig.paper()`` / ``.fast()``); ``--config``
     and the explicit flags are applied on top of them."""
@@ -144,6 +142,8 @@ def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
     if not hasattr(base, "model_dump"):
         raise CLIError(f"--profile {profile}: RStarConfig.{profile}() did not return a config")
     return dict(base.model_dump(exclude_defaults=True))
+
+
 def _provider_of(model: str | None) -> str | None:
     """The provider of a ``provider:model`` spec (``openai:gpt-4o-mini``,
     ``ollama:qwen2.5:1.5b``) that ``init_chat_model`` knows; None for folders, files and
@@ -740,9 +740,12 @@ def _print_result(result: Any, model_label: str, task: str | None = None) -> Non
         f"{est}{u.completion_tokens:,} generated tokens, {u.rollouts} rollouts, {u.nodes} nodes, "
         f"{u.wall_seconds:.2f} s"
     )
-    if result.errors:
-        first = result.errors[0].get("error")
-        print(f"Errors: {len(result.errors)} model call(s) failed; first: {first}")
+    failed = [e for e in result.errors if not e.get("warning")]
+    if failed:
+        first = failed[0].get("error")
+        print(f"Errors: {len(failed)} model call(s) failed; first: {first}")
+    for warning in (e for e in result.errors if e.get("warning")):
+        print(f"Warning: {warning.get('error')}")
     if result.limits_hit:
         print(f"Limits hit: {', '.join(result.limits_hit)}")
 

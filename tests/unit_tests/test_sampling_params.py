@@ -228,7 +228,7 @@ class _Recorder:
         self.respond = respond
         self.lock = threading.Lock()
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: Any) -> Any:
         body = json.loads(request.content or b"{}")
         with self.lock:
             self.bodies.append(body)
@@ -272,9 +272,11 @@ def test_chat_ollama_gets_options_and_keeps_its_own() -> None:
 def test_chat_anthropic_gets_call_keywords() -> None:
     anthropic_lc = pytest.importorskip("langchain_anthropic")
     anthropic = pytest.importorskip("anthropic")
+    # the anthropic SDK has its own copy of httpx
+    transport_lib: Any = pytest.importorskip("httpx2") if _sdk_uses_httpx2() else httpx
 
-    def respond(body: dict[str, Any], k: int) -> httpx.Response:
-        return httpx.Response(
+    def respond(body: dict[str, Any], k: int) -> Any:
+        return transport_lib.Response(
             200,
             json={
                 "id": f"msg_{k}",
@@ -291,7 +293,7 @@ def test_chat_anthropic_gets_call_keywords() -> None:
     rec = _Recorder(respond)
     model = anthropic_lc.ChatAnthropic(model="claude-test", api_key="k", temperature=0.0)
     model.__dict__["_client"] = anthropic.Anthropic(
-        api_key="k", http_client=httpx.Client(transport=httpx.MockTransport(rec))
+        api_key="k", http_client=transport_lib.Client(transport=transport_lib.MockTransport(rec))
     )
     out = Sampler(model).sample(_call(n=2))
     assert out.texts[0] is not None and len(out.texts[0]) == 2
@@ -303,6 +305,12 @@ def test_chat_anthropic_gets_call_keywords() -> None:
             40,
             64,
         )
+
+
+def _sdk_uses_httpx2() -> bool:
+    import anthropic._base_client as base
+
+    return "httpx2" in getattr(base, "__dict__", {}) or hasattr(base, "httpx2")
 
 
 class VendorChat(ChatOpenAI):
@@ -493,3 +501,14 @@ def test_concurrency_is_bounded() -> None:
     assert out.texts[0] == ["ok"] * 4
     assert model.peak == 2
     assert elapsed >= 2 * DELAY * 0.9
+
+
+def test_cli_prints_the_warning_apart_from_failed_calls(capsys: pytest.CaptureFixture) -> None:
+    from langchain_rstar.cli import _print_result
+
+    config = RStarConfig(num_rollouts=2, num_votes=3, seed=0)
+    result = RStarChain(generator=DeafChat(), config=config).invoke(APPLES_QUESTION)
+    _print_result(result, "deaf-chat")
+    out = capsys.readouterr().out
+    assert "Warning: degenerate votes" in out
+    assert "model call(s) failed" not in out
