@@ -70,8 +70,8 @@ _MAX_SCOPES = 4096
 
 #: Multi-vote requests in a row whose votes were all identical before the sampler warns,
 #: for a plain model that takes no temperature / that was sent one (see ``_check_votes``).
-_IDENTICAL_STREAK_DEAF = 2
-_IDENTICAL_STREAK_SENT = 4
+_IDENTICAL_STREAK_DEAF = 3
+_IDENTICAL_STREAK_SENT = 8
 
 logger = logging.getLogger(__name__)
 

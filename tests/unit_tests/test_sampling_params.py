@@ -385,7 +385,7 @@ def test_identical_votes_from_a_model_without_temperature_warn(
 
 
 def test_identical_votes_although_temperature_was_sent_warn() -> None:
-    config = RStarConfig(num_rollouts=3, num_votes=3, seed=0)
+    config = RStarConfig(num_rollouts=8, num_votes=3, seed=0)
     model = FieldChat(ignore_temperature=True)
     result = RStarChain(generator=model, config=config).invoke(APPLES_QUESTION)
     warned = _warnings(result)
