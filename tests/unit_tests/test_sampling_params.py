@@ -189,6 +189,38 @@ def test_field_model_is_called_as_a_copy_with_its_fields_set() -> None:
     assert model.seen[-1]["temperature"] == 0.1
 
 
+class NChat(BaseChatModel):
+    """Names ``n`` in ``_generate`` and returns n generations per conversation."""
+
+    seen: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "n-chat"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        *,
+        n: int = 1,
+        temperature: float | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.seen.append({"n": n, "temperature": temperature, **kwargs})
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage(f"draw {i}")) for i in range(n)]
+        )
+
+
+def test_a_model_that_names_n_gets_n_in_one_request() -> None:
+    model = NChat()
+    out = Sampler(model).sample(_call(n=4, prompts=2))
+    assert [len(t or []) for t in out.texts] == [4, 4]
+    assert model.seen == [{"n": 4, "temperature": 0.7}] * 2  # n as n; top_p/top_k unnamed
+
+
 def test_routes_of_known_models() -> None:
     assert route_for(DeafChat()).how == "no way"
     assert not route_for(DeafChat()).takes("temperature")
