@@ -11,6 +11,13 @@ Dead-backend detection is per *search scope*: the chain puts a scope id in the r
 (``configurable[SCOPE_KEY]``), so concurrent searches sharing one sampler keep their own
 count of consecutive failed calls, and a successful call anywhere (the backend works)
 resets every count. Calls without a scope share one count.
+
+Plain models (neither this package's backends nor ``langchain_openai``) get the sampling
+parameters the way each takes them (:mod:`langchain_rstar.sampling.plain`). Where a model
+would answer a batch one request after another (every chat model under a sync
+``generate``, an ``LLM`` that answers one prompt per ``_call``), the requests of one call
+run on a bounded pool of LangChain's context-carrying executor (``asyncio.gather`` under
+a semaphore in async): ``n`` votes then cost one request's latency, not ``n``.
 """
 
 from __future__ import annotations
