@@ -737,9 +737,12 @@ def _print_result(result: Any, model_label: str, task: str | None = None) -> Non
         f"{est}{u.completion_tokens:,} generated tokens, {u.rollouts} rollouts, {u.nodes} nodes, "
         f"{u.wall_seconds:.2f} s"
     )
-    if result.errors:
-        first = result.errors[0].get("error")
-        print(f"Errors: {len(result.errors)} model call(s) failed; first: {first}")
+    failed = [e for e in result.errors if not e.get("warning")]
+    if failed:
+        first = failed[0].get("error")
+        print(f"Errors: {len(failed)} model call(s) failed; first: {first}")
+    for warning in (e for e in result.errors if e.get("warning")):
+        print(f"Warning: {warning.get('error')}")
     if result.limits_hit:
         print(f"Limits hit: {', '.join(result.limits_hit)}")
 
