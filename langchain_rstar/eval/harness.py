@@ -49,6 +49,7 @@ from langchain_rstar.eval.baselines import (
     QuestionFailed,
     SelfConsistency,
 )
+from langchain_rstar.llms._session import session
 from langchain_rstar.result import RStarResult, Step
 from langchain_rstar.sampling.sampler import BackendDeadError, RStarBackendError
 
@@ -425,9 +426,19 @@ class EvalSummary:
         return self.finished == self.total and not self.failed and self.dead is None
 
 
-def _solve_one(method: Method, question: str, task: str) -> tuple[MethodOutput, float]:
+def _session_key(label: str, ex: Any) -> str:
+    """The session key of one question's requests: ``<label>/<question id>``."""
+    return f"{label}/{_get(ex, 'id')}"
+
+
+def _solve_one(
+    method: Method, question: str, task: str, key: str | None = None
+) -> tuple[MethodOutput, float]:
+    """Solve one question; every OpenAI-compatible request inside carries ``key`` (the
+    router keeps the question on one replica, see :mod:`langchain_rstar.llms._session`)."""
     start = time.perf_counter()
-    out = method.solve(question, task)
+    with session(key):
+        out = method.solve(question, task)
     return out, time.perf_counter() - start
 
 
@@ -617,14 +628,18 @@ def run_evaluation(
                         continue
                     assert question is not None
                     try:
-                        res: Any = _solve_one(method, question, ex_task)
+                        res: Any = _solve_one(
+                            method, question, ex_task, _session_key(label, ex)
+                        )
                     except Exception as exc:  # noqa: BLE001 - recorded, run goes on or stops
                         res = exc
                     finish(ex, ex_task, res)
                     if summary.dead:
                         break
             else:
-                _run_pool(todo, method, concurrency, prepared, write_invalid, finish, summary)
+                _run_pool(
+                    todo, method, concurrency, prepared, write_invalid, finish, summary, label
+                )
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
@@ -640,6 +655,7 @@ def _run_pool(
     write_invalid: Callable[[Any, str, str], None],
     finish: Callable[[Any, str, Any], None],
     summary: EvalSummary,
+    label: str,
 ) -> None:
     queue = list(reversed(todo))
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="rstar-eval")
@@ -652,7 +668,8 @@ def _run_pool(
             if error is not None:
                 write_invalid(ex, ex_task, error)
                 continue
-            running[pool.submit(_solve_one, method, question or "", ex_task)] = (ex, ex_task)
+            key = _session_key(label, ex)
+            running[pool.submit(_solve_one, method, question or "", ex_task, key)] = (ex, ex_task)
 
     try:
         fill()
