@@ -129,8 +129,6 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
     return llm, f"{name} ({backend})"
 
 
-
-
 def _sampler_retries(args: argparse.Namespace) -> int:
     """The sampler's retries of a failed call for this command line (``max_retries`` of
     ``--config``, else the config default): the HTTP client does not retry on top."""
@@ -162,6 +160,8 @@ def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
     if not hasattr(base, "model_dump"):
         raise CLIError(f"--profile {profile}: RStarConfig.{profile}() did not return a config")
     return dict(base.model_dump(exclude_defaults=True))
+
+
 def _provider_of(model: str | None) -> str | None:
     """The provider of a ``provider:model`` spec (``openai:gpt-4o-mini``,
     ``ollama:qwen2.5:1.5b``) that ``init_chat_model`` knows; None for folders, files and

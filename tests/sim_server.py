@@ -34,7 +34,6 @@ The helpers :func:`start`, :func:`stop`, :func:`sessions` are used by the tests 
 ``benchmarks/bench_scaleout.py``.
 """
 
-
 import argparse
 import asyncio
 import json
@@ -49,7 +48,18 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["free_port", "make_app", "sessions", "start", "stop", "wait_ready"]
+__all__ = [
+    "PING",
+    "ROUTER_FLAGS",
+    "free_port",
+    "make_app",
+    "sessions",
+    "start",
+    "start_router",
+    "stop",
+    "wait_ready",
+    "wait_routable",
+]
 
 HERE = Path(__file__).resolve()
 
@@ -211,7 +221,7 @@ def start(
     ``opts``: ``base``, ``knee``, ``hang_after``, ``die_after`` (see the module docstring).
     """
     port = port or free_port()
-    cmd = [sys.executable, str(HERE), "--port", str(port), "--log", str(log)]
+    cmd = [sys.executable, str(HERE), "--port", str(port), "--log", str(Path(log).resolve())]
     cmd += ["--name", name or f"sim{port}"]
     for key, value in opts.items():
         if value is not None:
@@ -240,6 +250,77 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+#: Router flags for tests: fast start-up and health checks, bounded timeout and retries.
+ROUTER_FLAGS = {
+    "policy": "sticky_least_loaded",
+    "worker-startup-check-interval": 1,
+    "health-check-interval-secs": 1,
+    "health-failure-threshold": 1,
+    "request-timeout-secs": 10,
+    "retry-max-retries": 2,
+    "retry-initial-backoff-ms": 50,
+    "cb-timeout-duration-secs": 2,
+    "log-level": "info",
+}
+
+
+def start_router(workers: list[str], log: Path | str, **flags: Any) -> tuple[subprocess.Popen, str]:
+    """Start ``vllm-router`` over ``workers``; returns ``(process, base url without /v1)``.
+
+    ``flags`` override :data:`ROUTER_FLAGS` (``request_timeout_secs=5``); None drops one.
+    """
+    import shutil
+
+    exe = shutil.which("vllm-router")
+    if exe is None:
+        raise FileNotFoundError("vllm-router is not installed (pip install vllm-router)")
+    port = free_port()
+    options = dict(ROUTER_FLAGS)
+    options.update({k.replace("_", "-"): v for k, v in flags.items()})
+    cmd = [exe, "--host", "127.0.0.1", "--port", str(port), "--worker-urls", *workers]
+    cmd += ["--prometheus-port", str(free_port())]
+    for key, value in options.items():
+        if value is not None:
+            cmd += [f"--{key}", str(value)]
+    fh = open(log, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    finally:
+        fh.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url + "/v1/models", proc, timeout=60)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, url
+
+
+#: The session key of :func:`wait_routable`'s probe requests.
+PING = "_ping"
+
+
+def wait_routable(router: str, timeout: float = 60.0) -> None:
+    """Wait until a completion through ``router`` succeeds (its workers are back)."""
+    body = json.dumps({"model": "sim", "prompt": "ping", "max_tokens": 1}).encode()
+    deadline = time.monotonic() + timeout
+    while True:
+        req = urllib.request.Request(
+            router + "/v1/completions",
+            data=body,
+            headers={"content-type": "application/json", "x-session-id": PING},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{router} routes no request after {timeout:g} s")
+        time.sleep(0.2)
 
 
 def sessions(log: Path | str) -> list[dict[str, Any]]:

@@ -628,9 +628,7 @@ def run_evaluation(
                         continue
                     assert question is not None
                     try:
-                        res: Any = _solve_one(
-                            method, question, ex_task, _session_key(label, ex)
-                        )
+                        res: Any = _solve_one(method, question, ex_task, _session_key(label, ex))
                     except Exception as exc:  # noqa: BLE001 - recorded, run goes on or stops
                         res = exc
                     finish(ex, ex_task, res)
