@@ -22,8 +22,10 @@ stays ``base``); past it latency grows linearly, so one replica's throughput sat
 ``knee / base`` sequences per second, like an engine whose batch is full.
 
 Session log: one JSON line per request (``session``: the ``x-session-id`` header, else the
-``user`` field; ``n``; ``prompts``; ``t``) appended to ``--log``, flushed per line, so a test
-can check which replica saw which question even after ``kill -9``.
+``user`` field; ``n``; ``prompts``; ``number``: the first number of the prompt's last
+question, to check that a key travels with its own question; ``t``) appended to ``--log``,
+flushed per line, so a test can check which replica saw which question even after
+``kill -9``.
 
 Fault modes: ``--hang-after K`` accepts every request after the first K and never answers
 (the connection stays open); ``--die-after K`` kills the process with SIGKILL when request
@@ -147,6 +149,7 @@ def make_app(
         number = state["requests"]
         if fh is not None:
             rec = {"server": name, "session": key, "n": n, "prompts": len(prompts)}
+            rec["number"] = _question_offset(prompts[0])  # which question the prompt is on
             rec["t"] = round(time.time(), 4)
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
