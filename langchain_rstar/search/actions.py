@@ -46,7 +46,7 @@ from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, majority_vote
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import NodeRecord
-from langchain_rstar.sampling.sampler import SampleCall, SampleOutcome
+from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 
 __all__ = [
     "ACTIONS",
@@ -182,9 +182,9 @@ def is_final_subquestion(subquestion: str, question: str, config: RStarConfig) -
     ``"prefix_or_last_sentence"`` (the reference's ``reach_terminal_subquestion``): it
     contains "Now we can answer", or the question's last sentence (case-insensitive).
     """
-    low = subquestion.strip().lower()
     if config.a3_final_test == "prefix":
-        return low.startswith(P.FINAL_SUBQUESTION_PREFIX.lower())
+        return P.is_final_subquestion(subquestion)
+    low = subquestion.strip().lower()
     if "now we can answer" in low:
         return True
     last = split_question(question)[1].lower()
@@ -222,15 +222,6 @@ def solution_hint(path: Sequence[Mapping[str, Any]]) -> str | None:
                 subs[-1] = (subs[-1][0], text)
         return "\n".join(f"Hint {k}: {q} {a}" for k, (q, a) in enumerate(subs, start=1))
     return None
-
-
-def _base(task: ExpandTask, config: RStarConfig) -> tuple[str, int]:
-    path = task["path"]
-    question = P.path_question(task["question"], path)
-    prefix = P.solve_prefix(config.task, question)
-    lines = P.path_lines(path)
-    body = prefix + "".join(line + "\n" for line in lines)
-    return body, P.step_number(path)
 
 
 def _new_child(
@@ -322,11 +313,23 @@ def _vote_child_fields(
     return text, vote.answer, vote.confidence
 
 
+def _states_answer(text: str, checker: AnswerChecker) -> bool:
+    """Whether a one-step thought states an answer (then it is a solution step).
+
+    With the reference extraction every number is an answer (the last one), so, as in the
+    reference code, a step states one only when it says "answer is".
+    """
+    return checker.extraction != "reference" or "answer is" in text.lower()
+
+
 def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A1: propose ``num_a1_steps`` next steps; a step may state the answer."""
-    body, k = _base(task, config)
     outcome = yield SampleCall(
-        prompts=[f"{body}Step {k}:"],
+        prompts=[
+            P.one_step_prompt(
+                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+            )
+        ],
         n=config.num_a1_steps,
         stop=P.STOP_LINE,
         params=config.action_sampling_kwargs("A1"),
@@ -338,14 +341,18 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
     samples = _texts(outcome) or []
     # how many samples state each distinct answer (equivalence is checked per distinct one)
     stated: dict[str, int] = {}
-    for a in _extract_all(samples, checker):
-        if a is not None:
+    for text, a in zip(samples, _extract_all(samples, checker), strict=True):
+        if a is not None and _states_answer(text, checker):
             stated[a] = stated.get(a, 0) + 1
     children: list[NodeRecord] = []
     for i, (text, _count) in enumerate(_dedupe_or_keep(samples, config.dedupe_a1)):
         answer = checker.extract(text)
         fields: dict[str, Any] = {"text": text, "samples": _count}
-        if answer is not None and checker.normalize(answer) is not None:
+        if (
+            answer is not None
+            and checker.normalize(answer) is not None
+            and _states_answer(text, checker)
+        ):
             agree = sum(c for a, c in stated.items() if checker.equivalent(a, answer))
             confidence = agree / max(len(samples), 1)
             if config.a1_answer_terminal:
@@ -366,10 +373,13 @@ def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerCheck
     """
     if config.a2_mode == "regenerate":
         question = P.path_question(task["question"], task["path"])
-        prompt = P.cot_prompt(config.task, question, solution_hint(task["path"]))
+        prompt = P.cot_prompt(
+            config.task, question, solution_hint(task["path"]), exemplar_set=config.exemplar_set
+        )
     else:
-        body, k = _base(task, config)
-        prompt = f"{body}Step {k}:"
+        prompt = P.remaining_prompt(
+            config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+        )
     outcome = yield SampleCall(
         prompts=[prompt],
         n=config.votes_for("A2"),
@@ -402,10 +412,13 @@ def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerCheck
 
 def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A3: propose ``num_subquestions`` sub-questions and answer each by majority vote."""
-    body, k = _base(task, config)
     question = P.path_question(task["question"], task["path"])
     asked = yield SampleCall(
-        prompts=[f"{body}Sub-question {k}:"],
+        prompts=[
+            P.subquestion_prompt(
+                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+            )
+        ],
         n=config.num_subquestions,
         stop=P.STOP_LINE,
         params=config.action_sampling_kwargs("A3_ask"),
@@ -427,7 +440,16 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
     for n, indices in groups.items():
         seed_parts: tuple[Any, ...] = ("A3", "answer") if len(groups) == 1 else ("A3", "answer", n)
         answered = yield SampleCall(
-            prompts=[f"{body}Sub-question {k}: {subquestions[i]}\nAnswer {k}:" for i in indices],
+            prompts=[
+                P.subanswer_prompt(
+                    config.task,
+                    task["question"],
+                    task["path"],
+                    subquestions[i],
+                    exemplar_set=config.exemplar_set,
+                )
+                for i in indices
+            ],
             n=n,
             stop=P.STOP_LINE,
             params=config.action_sampling_kwargs("A3"),
@@ -466,9 +488,6 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
     return {"children": children, "errors": errors}
 
 
-REANSWER_HINT = "Let's work it out step by step."
-
-
 def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A4: answer the last sub-question again, step by step, by majority vote.
 
@@ -482,13 +501,14 @@ def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
     if resolve:
         context, _ = split_question(P.path_question(task["question"], task["path"]))
         joint = "Question: " if _paraphrased(task["path"]) else ""
-        prompt = P.cot_prompt(config.task, f"{context} {joint}{sq}".strip())
+        prompt = P.cot_prompt(
+            config.task, f"{context} {joint}{sq}".strip(), exemplar_set=config.exemplar_set
+        )
         stop = P.STOP_BLOCK
     else:
-        before = dict(task)
-        before["path"] = task["path"][:-1]
-        body, k = _base(before, config)  # type: ignore[arg-type]
-        prompt = f"{body}Sub-question {k}: {sq}\nAnswer {k}: {REANSWER_HINT}"
+        prompt = P.reanswer_prompt(
+            config.task, task["question"], task["path"][:-1], sq, exemplar_set=config.exemplar_set
+        )
         stop = P.STOP_LINE
     outcome = yield SampleCall(
         prompts=[prompt],
@@ -512,7 +532,7 @@ def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
         "reanswer",
         config,
         subquestion=sq,
-        text=text if resolve else f"{REANSWER_HINT} {text}".strip(),
+        text=text if resolve else f"{P.REANSWER_HINT} {text}".strip(),
         answer=answer,
         confidence=confidence,
         samples=len(samples),
@@ -527,7 +547,7 @@ def a5_rephrase(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
     """A5: restate the question as a list of its conditions."""
     question = P.path_question(task["question"], task["path"])
     outcome = yield SampleCall(
-        prompts=[P.rephrase_prompt(config.task, question)],
+        prompts=[P.rephrase_prompt(config.task, question, exemplar_set=config.exemplar_set)],
         n=1,
         stop=P.STOP_REPHRASE,
         params=config.action_sampling_kwargs("A5"),

@@ -170,7 +170,7 @@ def early_stop(state: RStarState, cfg: RStarConfig) -> bool:
     if remaining <= 0:
         return False
     nodes = state.get("nodes") or {}
-    checker = checker_for(cfg.task)
+    checker = checker_for(cfg.task, cfg.answer_extraction)
     if cfg.candidate_pool == "tree_and_rollouts":
         pool = build_candidates(nodes, checker, state.get("finished"), cfg.candidate_pool)
         ranking = [w for _, w in weighted_majority(pool, checker, generator_weight_key(cfg))]

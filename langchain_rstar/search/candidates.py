@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from langchain_rstar.answers import AnswerChecker, get_checker
+from langchain_rstar.answers.tasks import registry_version
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import Candidate
 from langchain_rstar.search.actions import is_solution
@@ -41,10 +42,18 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=8)
-def checker_for(task: str) -> AnswerChecker:
-    """The answer checker of a task (cached: checkers are stateless)."""
-    return get_checker(task)
+def checker_for(task: str, extraction: str = "marker") -> AnswerChecker:
+    """The answer checker of a task and extraction mode (cached: checkers are stateless).
+
+    The cache key includes the task registry's version, so a re-registered custom
+    :class:`~langchain_rstar.TaskSpec` name gets its new checker.
+    """
+    return _checker_cached(task, extraction, registry_version())
+
+
+@lru_cache(maxsize=16)
+def _checker_cached(task: str, extraction: str, _version: int) -> AnswerChecker:
+    return get_checker(task, extraction=extraction)
 
 
 def path_ids(nodes: Mapping[str, Mapping[str, Any]], node_id: str) -> list[str]:
@@ -229,7 +238,7 @@ def generator_candidates(
     values: Mapping[str, Any], cfg: RStarConfig
 ) -> tuple[list[dict[str, Any]], str | None, float]:
     """The pool of a search state (``nodes`` and ``finished``) and its generator majority."""
-    checker = checker_for(cfg.task)
+    checker = checker_for(cfg.task, cfg.answer_extraction)
     candidates = build_candidates(
         values.get("nodes") or {}, checker, values.get("finished"), cfg.candidate_pool
     )

@@ -34,6 +34,24 @@ PAPER = RStarConfig()
 FAST = RStarConfig.fast()
 CHECKER = get_checker("arithmetic")
 COT_END = "\nAnswer: Let's think step by step."
+#: The generator's paper-vs-fast fields (config.py, block "paper vs fast: generator").
+GENERATOR_FIELDS = {
+    "a1_answer_terminal",
+    "dedupe_a1",
+    "a2_mode",
+    "a3_final_test",
+    "a4_mode",
+    "a2_votes",
+    "a3_final_votes",
+    "a1_max_tokens",
+    "a2_max_tokens",
+    "a3_max_tokens",
+    "a4_max_tokens",
+    "a5_max_tokens",
+    "candidate_pool",
+    "vote_cache",
+    "repetition_penalty",
+}
 
 
 def _root() -> dict[str, Any]:
@@ -79,7 +97,9 @@ def test_paper_is_the_default_and_every_fast_deviation_is_a_field_of_its_own() -
         assert name in RStarConfig.model_fields
         assert getattr(FAST, name) == value
         assert getattr(PAPER, name) != value, f"{name}: fast equals paper, not a deviation"
-        assert "'fast'" in (RStarConfig.model_fields[name].description or "")
+        if name in GENERATOR_FIELDS:
+            assert "'fast'" in (RStarConfig.model_fields[name].description or "")
+    assert GENERATOR_FIELDS <= set(FAST_PROFILE)
     # an explicit field wins over the profile, both ways
     assert RStarConfig.fast(dedupe_a1=False).dedupe_a1 is False
     assert RStarConfig.paper(a2_votes=None).votes_for("A2") == PAPER.num_votes
@@ -407,3 +427,43 @@ def test_vllm_sampling_params_carry_the_repetition_penalty() -> None:
     params = build_sampling_params({**opts, "repetition_penalty": 1.1}, ["\n"], dict)
     assert params["repetition_penalty"] == 1.1
     assert "repetition_penalty" not in build_sampling_params(opts, ["\n"], dict)
+
+
+def test_openai_compatible_server_gets_the_repetition_penalty_in_extra_body() -> None:
+    import json as _json
+
+    import httpx
+    from langchain_openai import ChatOpenAI
+
+    from langchain_rstar.sampling.sampler import Sampler
+    from langchain_rstar.sampling.types import SampleCall
+
+    bodies: list[dict[str, Any]] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        body = _json.loads(request.content)
+        bodies.append(body)
+        n = int(body.get("n") or 1)
+        choices = [
+            {"index": i, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}
+            for i in range(n)
+        ]
+        usage = {"prompt_tokens": 1, "completion_tokens": n, "total_tokens": 1 + n}
+        return httpx.Response(
+            200,
+            json={"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                  "choices": choices, "usage": usage},
+        )  # fmt: skip
+
+    model = ChatOpenAI(
+        model="m",
+        api_key="k",
+        base_url="http://127.0.0.1:9/v1",
+        http_client=httpx.Client(transport=httpx.MockTransport(respond)),
+    )
+    for cfg, expected in ((PAPER, 1.1), (FAST, None)):
+        bodies.clear()
+        call = SampleCall(prompts=["Q"], n=2, stop=["\n"], params=cfg.sampling_kwargs())
+        Sampler(model).sample(call)
+        assert bodies and all(b.get("repetition_penalty") == expected for b in bodies)
+        assert all(b.get("top_k") == 40 for b in bodies)
