@@ -82,13 +82,31 @@ def _readable(record: Mapping[str, Any], checker: AnswerChecker) -> bool:
     return answer is not None and checker.normalize(answer) is not None
 
 
+def _end_answer(record: Mapping[str, Any], checker: AnswerChecker) -> str | None:
+    """The answer a rollout's end node gives: its own, else what its text yields.
+
+    The reference's evaluator reads every end node's last step (``do_eval.py``), so with its
+    extraction (``answer_extraction="reference"``: the last number when no "answer is") a
+    thought or an intermediate sub-answer cut by the depth limit still votes; with the
+    ``marker`` extraction such text yields nothing.
+    """
+    if _readable(record, checker):
+        return str(record["answer"])
+    if record.get("type") not in ("thought", "subquestion", "reanswer", "answer"):
+        return None
+    answer = checker.extract(str(record.get("text") or ""))
+    return answer if answer is not None and checker.normalize(answer) is not None else None
+
+
 def _pool(
     nodes: Mapping[str, Mapping[str, Any]],
     checker: AnswerChecker,
     finished: Sequence[Mapping[str, Any]] | None,
-) -> dict[str, int]:
-    """The ``tree_and_rollouts`` pool: node id -> frequency (see the module docs)."""
+) -> tuple[dict[str, int], dict[str, str]]:
+    """The ``tree_and_rollouts`` pool: node id -> frequency (see the module docs), and the
+    answers of end nodes that do not state one themselves."""
     counts: dict[str, int] = {}
+    answers: dict[str, str] = {}
     todo = [ROOT_ID] if ROOT_ID in nodes else []
     while todo:
         node_id = todo.pop()
@@ -101,9 +119,12 @@ def _pool(
     for rollout in finished or ():
         path = rollout.get("path") or []
         end = nodes.get(path[-1]) if path else None
-        if end is not None and _readable(end, checker):
+        answer = _end_answer(end, checker) if end is not None else None
+        if end is not None and answer is not None:
             counts[end["id"]] = counts.get(end["id"], 0) + 1
-    return counts
+            if end.get("answer") != answer:
+                answers[end["id"]] = answer
+    return counts, answers
 
 
 def build_candidates(
@@ -121,8 +142,10 @@ def build_candidates(
     ``reward`` is the mean ``Q/N`` of the trajectory's nodes (a node never visited counts
     its own reward); ``confidence`` is the self-consistency of the terminal answer.
     """
+    answers: dict[str, str] = {}
     if pool == "tree_and_rollouts":
-        counts: dict[str, int] | None = _pool(nodes, checker, finished)
+        counts: dict[str, int] | None
+        counts, answers = _pool(nodes, checker, finished)
         chosen: Sequence[str] = list(counts)
     else:
         counts = None
@@ -130,7 +153,7 @@ def build_candidates(
     out: list[dict[str, Any]] = []
     for node_id in chosen:
         record = nodes[node_id]
-        answer = record.get("answer")
+        answer = answers.get(node_id, record.get("answer"))
         ids = path_ids(nodes, node_id)
         steps = [nodes[i] for i in ids[1:]]
         values = []

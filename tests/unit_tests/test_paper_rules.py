@@ -467,3 +467,17 @@ def test_openai_compatible_server_gets_the_repetition_penalty_in_extra_body() ->
         Sampler(model).sample(call)
         assert bodies and all(b.get("repetition_penalty") == expected for b in bodies)
         assert all(b.get("top_k") == 40 for b in bodies)
+
+
+def test_a_rollout_ending_on_a_step_without_a_stated_answer_votes_its_last_number() -> None:
+    # do_eval.py reads every rollout's end node; with the reference extraction a plain step
+    # ("... 12 apples.") gives its last number, with the marker extraction nothing
+    nodes = {
+        "0": _node("0", None, "root", children=["0/A1.0"]),
+        "0/A1.0": _node("0/A1.0", "0", "thought", text="Ann has 3 * 4 = 12 apples.", terminal=True),
+    }
+    finished = [{"rollout": 0, "path": ["0", "0/A1.0"]}]
+    reference = get_checker("arithmetic", extraction="reference")
+    (cand,) = build_candidates(nodes, reference, finished, "tree_and_rollouts")
+    assert (cand["node_id"], cand["answer"], cand["frequency"]) == ("0/A1.0", "12", 1)
+    assert build_candidates(nodes, CHECKER, finished, "tree_and_rollouts") == []
