@@ -582,10 +582,14 @@ class ActionSpec:
             single answer (the early-stop bound, :mod:`langchain_rstar.search.budget`).
             A1: ``d`` distinct thoughts that state answer X, out of ``a`` samples agreeing
             on X, each weigh ``a / n`` (``n = num_a1_steps``, ``d <= a <= n``): at most
-            ``n`` in all. A2: one answer node, confidence at most 1. A3: at most
-            ``num_subquestions`` final sub-questions, each weighing at most 1. A4 copies its
-            parent's ``final`` flag, and a final sub-question is terminal (never expanded),
-            so A4 never creates a candidate; A5 creates none either.
+            ``n`` in all (kept duplicates, ``dedupe_a1=False``: ``n`` children, each
+            weighing at most 1 also when the pool counts frequency). A2: one answer node,
+            confidence at most 1. A3: at most ``num_subquestions`` final sub-questions,
+            each weighing at most 1. A4 copies its parent's ``final`` flag, and a final
+            sub-question is terminal (never expanded), so A4 never creates a candidate; A5
+            creates none either. (The ``tree_and_rollouts`` pool also counts each rollout's
+            end node: :func:`~langchain_rstar.search.budget.max_new_weight_per_rollout`
+            adds 1.)
         disabled_by: the :class:`RStarConfig` switch that turns the action off, if any.
         impl: the request generator (sans-IO, see the module docs).
     """
