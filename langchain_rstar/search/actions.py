@@ -411,7 +411,13 @@ def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerCheck
 
 
 def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
-    """A3: propose ``num_subquestions`` sub-questions and answer each by majority vote."""
+    """A3: propose ``num_subquestions`` sub-questions and answer each by majority vote.
+
+    A final sub-question's answer gets ``votes_for("A3_final")`` samples, the others
+    ``votes_for("A3")``, one request per size. (The reference code picks one size for all
+    sub-questions of an expansion from the *last* one it proposed, a loop-variable slip;
+    here each sub-question's own final test decides.)
+    """
     question = P.path_question(task["question"], task["path"])
     asked = yield SampleCall(
         prompts=[
