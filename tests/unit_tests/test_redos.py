@@ -20,8 +20,8 @@ import pytest
 
 import langchain_rstar.answers as answers_pkg
 from langchain_rstar import RStarChain, RStarConfig
-from langchain_rstar.answers import get_checker
 from langchain_rstar.answers import extract as extract_mod
+from langchain_rstar.answers import get_checker
 from langchain_rstar.testing import ScriptedLLM
 
 #: Seconds one regex call may take on a 20k-character input. Linear patterns take ~1-10 ms; a
