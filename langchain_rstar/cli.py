@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_rstar.config import PROFILES
+from langchain_rstar.errors import CLIError
 
 __all__ = [
     "main",
@@ -54,10 +55,6 @@ EXIT_DEAD = 3
 EXIT_INTERRUPTED = 130
 
 SCRIPTED_LABEL = "scripted (canned answers for offline tests; not a real model)"
-
-
-class CLIError(Exception):
-    """A user-facing error: printed without a traceback, exit status 2."""
 
 
 # --------------------------------------------------------------------------------------
@@ -81,7 +78,7 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
 
     ``--scripted`` gives :func:`scripted_llm`; ``--backend openai`` a
     ``langchain_openai.OpenAI`` completions client on ``--base-url`` (e.g. ``vllm serve``);
-    otherwise :func:`langchain_rstar.llms.embedded.default_llm` (the embedded Gemma 3 270M unless
+    otherwise :func:`langchain_rstar.llms.default_llm` (the embedded Gemma 3 270M unless
     ``--model`` names another).
     """
     if getattr(args, "scripted", False):
@@ -114,7 +111,7 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
         return client, f"{model} (openai @ {base_url})"
     if getattr(args, "base_url", None):
         raise CLIError("--base-url only applies to --backend openai")
-    from langchain_rstar.llms.embedded import default_llm
+    from langchain_rstar.llms import default_llm
 
     try:
         llm = default_llm(backend=backend, model=model)  # type: ignore[arg-type]
@@ -123,8 +120,6 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
     _OPENED.append(llm)
     name = model or "gemma-3-270m"
     return llm, f"{name} ({backend})"
-
-
 
 
 def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
@@ -144,6 +139,8 @@ def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
     if not hasattr(base, "model_dump"):
         raise CLIError(f"--profile {profile}: RStarConfig.{profile}() did not return a config")
     return dict(base.model_dump(exclude_defaults=True))
+
+
 def _provider_of(model: str | None) -> str | None:
     """The provider of a ``provider:model`` spec (``openai:gpt-4o-mini``,
     ``ollama:qwen2.5:1.5b``) that ``init_chat_model`` knows; None for folders, files and
@@ -813,8 +810,8 @@ class _SolveProgress(_solve_progress_base()):  # type: ignore[misc]
 
 def cmd_solve(args: argparse.Namespace) -> int:
     from langchain_rstar.chain import RStarChain, validate_question
+    from langchain_rstar.errors import RStarBackendError
     from langchain_rstar.result import RStarProgress, RStarResult
-    from langchain_rstar.sampling.sampler import RStarBackendError
 
     question = sys.stdin.read() if args.question == "-" else args.question
     config = build_config(args, task=args.task)
