@@ -107,7 +107,11 @@ class Sampler:
         max_retries: retries of a failing call.
         retry_backoff: first backoff in seconds (doubles each retry, at most
             :data:`MAX_BACKOFF`).
-        call_timeout: seconds before one attempt counts as failed (None: no limit).
+        call_timeout: seconds before one attempt counts as failed. None: derived per call,
+            :func:`~langchain_rstar.config.default_call_timeout` of its ``max_tokens``, or
+            the HTTP client's own ``request_timeout`` plus 5 s where that is longer (so the
+            sampler never gives up on a request its client is still waiting for);
+            ``float("inf")``: no limit.
         dead_after: consecutive failed calls (each after its retries) within one search
             scope, with no successful call anywhere in between, before the backend counts
             as dead and :class:`BackendDeadError` is raised. Once a scope is dead, each
@@ -163,6 +167,7 @@ class Sampler:
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.call_timeout = call_timeout
+        self._client_timeout = _client_timeout(llm)
         self.dead_after = dead_after
         self.trim_repetitions = trim_repetitions
         self.vote_cache: VoteCache | None = VoteCache() if vote_cache else None
@@ -421,6 +426,8 @@ class Sampler:
         if self.call_timeout is None:
             tokens = call.params.get("max_tokens")
             limit = default_call_timeout(tokens if isinstance(tokens, int) else None)
+            if self._client_timeout is not None:
+                limit = max(limit, self._client_timeout + _CLIENT_TIMEOUT_MARGIN_S)
         else:
             limit = float(self.call_timeout)
         if call.deadline is not None:
@@ -706,6 +713,24 @@ async def _await_with_timeout(coro: Any, timeout: float) -> Any:
         return await asyncio.wait_for(coro, timeout)
     except asyncio.TimeoutError as exc:
         raise TimeoutError(f"model call took longer than {timeout:g} s") from exc
+
+
+#: Seconds the sampler waits past an HTTP client's own timeout (see :func:`_client_timeout`).
+_CLIENT_TIMEOUT_MARGIN_S = 5.0
+
+
+def _client_timeout(llm: Any) -> float | None:
+    """The finite per-request timeout of the model's HTTP client (``langchain_openai``'s
+    ``request_timeout``, through wrappers), or None."""
+    for _ in range(8):
+        value = getattr(llm, "request_timeout", None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value) if 0 < value < math.inf else None
+        wrapped = getattr(llm, "rstar_wrapped_llm", None)
+        if wrapped is None or wrapped is llm:
+            return None
+        llm = wrapped
+    return None
 
 
 def _count(value: Any) -> float | None:

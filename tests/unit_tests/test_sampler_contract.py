@@ -268,3 +268,18 @@ def test_after_the_wall_deadline_no_call_is_sent() -> None:
     assert outcome.texts == [None] and not llm.calls
     assert [e["kind"] for e in outcome.errors] == ["wall_limit"]
     assert sampler.consecutive_failures() == 0
+
+
+def test_an_http_clients_own_timeout_is_waited_for() -> None:
+    """The derived default never gives up before the HTTP client does (docs/scaleout.md)."""
+    from langchain_openai import OpenAI
+
+    client = OpenAI(model="m", api_key="x", base_url="http://127.0.0.1:9/v1", timeout=630)
+    call = _call(params={"max_tokens": 16})
+    assert Sampler(client)._timeout_for(call) == 635.0
+    assert Sampler(client, call_timeout=10.0)._timeout_for(call) == 10.0  # explicit wins
+    local = ScriptedLLM()
+    assert Sampler(local)._timeout_for(call) == default_call_timeout(16)
+    assert Sampler(local, call_timeout=float("inf"))._timeout_for(call) is None
+    soon = _call(params={"max_tokens": 16}, deadline=time.time() + 2.0)
+    assert 0 < (Sampler(local)._timeout_for(soon) or 0) <= 2.0
