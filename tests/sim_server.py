@@ -88,14 +88,14 @@ def _question_offset(prompt: str) -> int:
 
 def complete(model: Any, prompt: str, n: int, stop: list[str], max_tokens: int | None) -> list:
     """``n`` (text, finish_reason) samples for ``prompt``: deterministic in the prompt."""
-    from langchain_rstar.sampling.text import cut_at_stop
+    from langchain_rstar.sampling.text import cut_at_stop as truncate_at_stop
 
     offset = _question_offset(prompt)
     out = []
     for text in model.samples_for(prompt, n):
         if offset:
             text = _ANSWER.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + offset}", text)
-        text = cut_at_stop(text, stop)
+        text = truncate_at_stop(text, stop)
         reason = "stop"
         words = text.split(" ")
         if max_tokens is not None and len(text.split()) > max_tokens:
