@@ -171,3 +171,25 @@ def test_math_search_over_hostile_completions_finishes_fast() -> None:
     assert result.answer is None
     assert result.stop_reason == "no_candidates"
     assert len(result.tree) > 1
+
+
+@pytest.mark.parametrize("family", ["arithmetic", "math", "yesno"])
+def test_every_checkers_normalisation_runs_under_the_time_limit(
+    family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each family's voting key is computed under the watchdog with NORMALIZE_TIME_LIMIT; a
+    normalisation that runs out of time is unreadable, and that is not cached."""
+    checker = get_checker(family)
+    answer = "yes" if family == "yesno" else str(time.time_ns() % 10**9)
+    text = f"So the answer is {answer}." + " " * (time.time_ns() % 300 + 1)  # not cached yet
+    limits: list[float] = []
+
+    def out_of_time(fn, seconds, default):  # type: ignore[no-untyped-def]
+        limits.append(seconds)
+        return default, True
+
+    monkeypatch.setattr(extract_mod, "_call_with_deadline", out_of_time)
+    assert checker.normalize(text) is None
+    assert limits == [extract_mod.NORMALIZE_TIME_LIMIT]
+    monkeypatch.undo()
+    assert checker.normalize(text) is not None  # the timeout was not remembered
