@@ -125,8 +125,6 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
     return llm, f"{name} ({backend})"
 
 
-
-
 def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
     """The fields a ``--profile`` sets (``RStarConfig.paper()`` / ``.fast()``); ``--config``
     and the explicit flags are applied on top of them."""
@@ -144,6 +142,8 @@ def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
     if not hasattr(base, "model_dump"):
         raise CLIError(f"--profile {profile}: RStarConfig.{profile}() did not return a config")
     return dict(base.model_dump(exclude_defaults=True))
+
+
 def _provider_of(model: str | None) -> str | None:
     """The provider of a ``provider:model`` spec (``openai:gpt-4o-mini``,
     ``ollama:qwen2.5:1.5b``) that ``init_chat_model`` knows; None for folders, files and
@@ -382,7 +382,10 @@ def make_parser() -> argparse.ArgumentParser:
         "--task", choices=TASKS, default=None, help=TASK_HELP + " (default: arithmetic)"
     )
     sv.add_argument(
-        "--no-verify", action="store_true", help="skip mutual verification (generator majority)"
+        "--no-verify",
+        action="store_true",
+        help="skip mutual verification (answer = generator majority); without it the "
+        "generator verifies its own candidates (--profile fast: no verification)",
     )
     sv.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _search_options(sv)
@@ -400,7 +403,10 @@ def make_parser() -> argparse.ArgumentParser:
     se.add_argument("--served-model-name", help="model name clients use (default rstar-<model>)")
     se.add_argument("--task", choices=["arithmetic", "math", "yesno"], default=None)
     se.add_argument(
-        "--no-verify", action="store_true", help="skip mutual verification (generator majority)"
+        "--no-verify",
+        action="store_true",
+        help="skip mutual verification (answer = generator majority); without it the "
+        "generator verifies its own candidates (--profile fast: no verification)",
     )
     se.add_argument(
         "--max-num-rollouts", type=int, default=1024, help="largest num_rollouts a request may ask"
@@ -829,7 +835,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.scripted:
         model_label = SCRIPTED_LABEL
         _err(f"model: {SCRIPTED_LABEL}")
-    chain = RStarChain(generator=llm, discriminator=None if args.no_verify else True, config=config)
+    chain = RStarChain(
+        generator=llm, discriminator=False if args.no_verify else None, config=config
+    )
     result: RStarResult | None = None
     progress = None if args.quiet else _SolveProgress(config.num_rollouts)
     try:
@@ -905,7 +913,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     llm, model_label = build_llm(args)
     if args.scripted:
         _err(f"model: {SCRIPTED_LABEL}")
-    chain = RStarChain(generator=llm, discriminator=None if args.no_verify else True, config=config)
+    chain = RStarChain(
+        generator=llm, discriminator=False if args.no_verify else None, config=config
+    )
     name = served_name(args)
     _err(f"serving {name} ({model_label}) on http://{args.host}:{args.port}/v1")
     serve(
