@@ -56,7 +56,7 @@ from typing_extensions import TypedDict
 
 from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker, majority_vote
-from langchain_rstar.config import RStarConfig
+from langchain_rstar.config import RStarConfig, top_p_is_costly
 from langchain_rstar.sampling.sampler import BackendDeadError, SampleCall, Sampler
 from langchain_rstar.search._untraced import InlineRoute, NodeFunc, control_node
 from langchain_rstar.search.actions import until_answer
@@ -377,8 +377,20 @@ def _discriminate_node(sampler: Sampler) -> NodeFunc:
             ],
         }
 
-    def _sync(job: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    costly: list[bool] = []  # whether top-p is costly on this sampler's model (found once)
+
+    def _resolved(job: Mapping[str, Any]) -> RStarConfig:
+        # sampling_preset "auto" is resolved for the discriminator's own model, as the
+        # action nodes resolve it for the generator's (search/drive.py).
         cfg = _cfg(job)
+        if cfg.sampling_preset != "auto":
+            return cfg
+        if not costly:
+            costly.append(top_p_is_costly(sampler.llm))
+        return cfg.model_copy(update={"sampling_preset": "fast" if costly[0] else "paper"})
+
+    def _sync(job: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        cfg = _resolved(job)
         try:
             outcome = sampler.sample(_call_for(job, cfg), config)
         except BackendDeadError as exc:
@@ -386,7 +398,7 @@ def _discriminate_node(sampler: Sampler) -> NodeFunc:
         return _check_update(job, outcome, get_checker(cfg.task))
 
     async def _async(job: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        cfg = _cfg(job)
+        cfg = _resolved(job)
         try:
             outcome = await sampler.asample(_call_for(job, cfg), config)
         except BackendDeadError as exc:
