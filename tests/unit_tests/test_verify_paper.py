@@ -322,3 +322,61 @@ def test_copies_keep_an_explicit_false_and_follow_the_profile() -> None:
     other = _recording("10")
     named = RStarChain(generator=apples_llm(), discriminator=other)
     assert named.with_overrides(verify=True).discriminator is other
+
+
+# --------------------------------------------------------------------------------------
+# Every entry point follows the same default
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("flags", "verifier"),
+    [([], "generator"), (["--no-verify"], None), (["--profile", "fast"], None)],
+)
+def test_rstar_solve_verifies_unless_told_not_to(
+    flags: list[str], verifier: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_rstar import RStarResult, cli
+
+    argv = ["solve", QUESTION, "--scripted", "--json", "--quiet", "--num-rollouts", "4", *flags]
+    assert cli.main(argv) == 0
+    result = RStarResult.model_validate_json(capsys.readouterr().out)
+    assert result.verification.verifier == verifier
+    assert result.verification.ran == (verifier is not None)
+    assert result.answer == "10"
+
+
+def test_chat_model_follows_the_default_and_per_call_profiles() -> None:
+    from langchain_core.messages import HumanMessage
+
+    from langchain_rstar import ChatRStar
+
+    chat = ChatRStar(generator=apples_llm(), config={"num_rollouts": 4})
+    assert chat.rstar_chain.discriminator is chat.rstar_chain.generator
+    fast, _ = chat.prepare_call([HumanMessage(QUESTION)], {"profile": "fast"})
+    assert fast.discriminator is None
+    off = ChatRStar(generator=apples_llm(), discriminator=False, config={"num_rollouts": 4})
+    paper, _ = off.prepare_call([HumanMessage(QUESTION)], {"profile": "paper"})
+    assert off.rstar_chain.discriminator is None and paper.discriminator is None
+    reply = chat.invoke(QUESTION)
+    assert ChatRStar.result_of(reply).verification.verifier == "generator"
+
+
+@pytest.mark.parametrize(("profile", "verifier"), [(None, "generator"), ("fast", None)])
+def test_deployed_graph_follows_the_profile(
+    monkeypatch: pytest.MonkeyPatch, profile: str | None, verifier: str | None
+) -> None:
+    from test_graphs_dir import load_graph_module
+
+    monkeypatch.delenv("RSTAR_PROFILE", raising=False)
+    env = {} if profile is None else {"RSTAR_PROFILE": profile}
+    module = load_graph_module(monkeypatch, **env)
+    out = module.make_graph().invoke({"question": "What is 6 times 7?", "num_rollouts": 3})
+    assert out["result"]["verification"]["verifier"] == verifier
+
+
+def test_eval_methods_say_whether_they_verify() -> None:
+    from langchain_rstar.eval.harness import build_method
+
+    config = RStarConfig(num_rollouts=2)
+    assert build_method("rstar-gen", apples_llm(), config=config).chain.discriminator is None
+    verified = build_method("rstar", apples_llm(), config=RStarConfig.fast(num_rollouts=2))
+    assert verified.chain.discriminator is verified.chain.generator
