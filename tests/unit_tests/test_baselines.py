@@ -6,14 +6,13 @@ import pytest
 
 from langchain_rstar import RStarConfig
 from langchain_rstar import prompts as P
+from langchain_rstar.errors import BackendDeadError, QuestionFailed
 from langchain_rstar.eval.baselines import (
     ChainOfThought,
-    QuestionFailed,
     SelfConsistency,
     default_sc_samples,
     render_steps,
 )
-from langchain_rstar.sampling.sampler import BackendDeadError
 from langchain_rstar.testing import ScriptedLLM
 from scripts import GOLD, QUESTION, apples_llm
 
@@ -25,7 +24,8 @@ def test_cot_prompt_is_the_search_prompt_and_greedy() -> None:
     cot = ChainOfThought(llm, RStarConfig(max_tokens=77, **FAST))
     out = cot.solve(QUESTION)
     prompts, kwargs = llm.calls[-1]
-    assert prompts == [P.solve_prefix("arithmetic", QUESTION) + "Step 1:"]
+    paper = P.solve_prefix("arithmetic", QUESTION, family="cot", exemplar_set="paper")
+    assert prompts == [paper + "Step 1:"]
     assert kwargs["temperature"] == 0.0
     assert kwargs["max_tokens"] == 77
     assert kwargs["n"] == 1
