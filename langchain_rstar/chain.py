@@ -59,6 +59,7 @@ from langchain_rstar.search.candidates import (
 )
 from langchain_rstar.search.graph import build_graph
 from langchain_rstar.search.state import ROOT_ID
+from langchain_rstar.search.verify import model_label
 from langchain_rstar.tool import RStarTool
 
 __all__ = ["RStarChain", "RStarInput", "validate_question"]
@@ -202,9 +203,11 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
     Args:
         generator: any LangChain ``BaseLLM`` or ``BaseChatModel``; None uses the embedded
             default small model (:func:`langchain_rstar.llms.default_llm`).
-        discriminator: the model that verifies candidates; None means no verification
-            when a generator is given (answer = generator majority), and the embedded model
-            when neither is given; ``True`` uses the generator as its own discriminator.
+        discriminator: the model that verifies candidates. None (default): the generator
+            verifies its own candidates (``RStarConfig.self_verify``, on in the ``paper``
+            profile; the ``fast`` profile then skips verification). ``True``: the generator
+            verifies. ``False``: no verification (answer = generator majority), kept by
+            :meth:`with_overrides`. ``result.verification.verifier`` says which model did.
         config: an :class:`RStarConfig` (or a dict of its fields).
         checkpointer: optional LangGraph checkpointer; with a ``thread_id`` in the config an
             interrupted search resumes from its last finished step.
@@ -234,8 +237,11 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         if generator is None:
             generator = default_llm()
             if discriminator is None:
-                discriminator = generator
-        if discriminator is True:
+                discriminator = True  # the embedded model verifies itself, in every profile
+        # What the caller asked for: copies (with_overrides) resolve it again under their
+        # own config, so an explicit False stays off and None follows self_verify.
+        self._discriminator_arg: Any = discriminator
+        if discriminator is True or (discriminator is None and config.self_verify):
             discriminator = generator
         elif discriminator is False:
             discriminator = None
@@ -253,7 +259,12 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             else self._sampler(discriminator)
         )
         self._graph = build_graph(
-            self._gen_sampler, self._disc_sampler, checkpointer=checkpointer, name="rstar_search"
+            self._gen_sampler,
+            self._disc_sampler,
+            checkpointer=checkpointer,
+            name="rstar_search",
+            verifier="generator" if discriminator is generator else "discriminator",
+            verifier_model=None if discriminator is None else model_label(discriminator),
         )
 
     def _sampler(self, llm: Any) -> Sampler:
@@ -300,10 +311,9 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             pydantic.ValidationError: naming the field, when a value is invalid.
         """
         config = RStarConfig.model_validate({**self.config.model_dump(), **fields})
-        shared = self.discriminator is not None and self.discriminator is self.generator
         return RStarChain(
             generator=self.generator,
-            discriminator=True if shared else self.discriminator,
+            discriminator=self._discriminator_arg,
             config=config,
             checkpointer=self.checkpointer,
             name=self.name or "RStar",
