@@ -22,9 +22,16 @@ rm -rf "$VENV"
 mkdir -p "$(dirname "$VENV")"
 $PY -m venv "$VENV"
 deps=$($PY - <<'PY'
-import tomllib
-with open("pyproject.toml", "rb") as fh:
-    print("\n".join(tomllib.load(fh)["project"]["dependencies"]))
+import re
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the [project] dependencies list, read directly
+    text = open("pyproject.toml").read()
+    block = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
+    print("\n".join(re.findall(r'"([^"]+)"', block)))
+else:
+    with open("pyproject.toml", "rb") as fh:
+        print("\n".join(tomllib.load(fh)["project"]["dependencies"]))
 PY
 )
 mapfile -t deps_array <<<"$deps"

@@ -165,3 +165,39 @@ def test_setup_creates_the_environment_this_test_looks_for() -> None:
     script = (ROOT / "scripts" / "langgraph_venv.sh").read_text()
     assert "RSTAR_LANGGRAPH_VENV:-$HOME/.cache/langchain-rstar/langgraph-venv" in script
     assert "scripts/langgraph_venv.sh" in (ROOT / "scripts" / "setup.sh").read_text()
+
+
+def test_without_a_backend_the_server_fails_at_load_with_an_install_hint(tmp_path: Path) -> None:
+    pytest.importorskip("langgraph_sdk")
+    exe = _langgraph_cli()
+    if exe is None:
+        pytest.skip(f"no langgraph CLI environment at {VENV}: bash scripts/langgraph_venv.sh")
+    if (
+        subprocess.run(
+            [str(VENV / "bin" / "python"), "-c", "import vllm"], capture_output=True
+        ).returncode
+        == 0
+        or subprocess.run(
+            [str(VENV / "bin" / "python"), "-c", "import torch, transformers"], capture_output=True
+        ).returncode
+        == 0
+    ):
+        pytest.skip("the CLI environment has a local engine; nothing to fail on")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("RSTAR_") or k == "RSTAR_LANGGRAPH_VENV"
+    }
+    env.update(PYTHONPATH=str(ROOT), LANGSMITH_TRACING="false", LANGGRAPH_CLI_NO_ANALYTICS="1")
+    proc = subprocess.run(
+        [exe, "dev", "--no-browser", "--no-reload", "--port", str(_free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode != 0
+    log = proc.stdout + proc.stderr
+    assert "graphs/rstar.py has no model backend" in log
+    assert "pip install 'langchain-rstar[openai]'" in log and "RSTAR_SCRIPTED=1" in log
