@@ -338,7 +338,7 @@ class RayRunner:
                         # the actor process died under this question and Ray's bounded
                         # re-runs are spent: the question is failed (a rerun retries it)
                         deaths[index] += 1
-                        if deaths[index] > self.max_restarts:
+                        if deaths[index] > self.max_restarts or not self._restarts(index):
                             alive.discard(index)
                         outcome = QuestionFailed(f"Ray worker died: {_first_line(exc)}")
                     except RayError as exc:
@@ -346,7 +346,7 @@ class RayRunner:
                     finish(ex, ex_task, outcome)
                 if not alive and not summary.dead:
                     summary.dead = (
-                        f"every Ray worker died (each restarted {self.max_restarts} time(s))"
+                        f"every Ray worker died for good (max_restarts {self.max_restarts})"
                     )
                 fill()
         finally:
@@ -354,6 +354,23 @@ class RayRunner:
             for actor in actors:
                 with contextlib.suppress(Exception):
                     ray.kill(actor, no_restart=True)
+
+    def _restarts(self, index: int) -> bool:
+        """Whether actor ``index`` is (or is becoming) alive again: a call to a restarting
+        actor waits for the new process; one to an actor gone for good fails at once."""
+        from ray.exceptions import GetTimeoutError, RayActorError
+
+        try:
+            self._ray.get(self.actors[index].pid.remote(), timeout=_PROBE_SECONDS)
+        except GetTimeoutError:
+            return True  # still starting: keep it
+        except RayActorError:
+            return False
+        return True
+
+
+#: How long the driver waits for a restarted actor to answer before assuming it lives.
+_PROBE_SECONDS = 60.0
 
 
 def _id_of(example: Any) -> str:

@@ -239,6 +239,55 @@ def test_errors_and_a_dead_backend_come_back_as_values(ray_cluster: Any, tmp_pat
     assert started == Counter({"dead0": 1})  # ran once, and the run stopped
 
 
+def test_every_actor_gone_for_good_stops_the_run_and_a_rerun_finishes(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    import functools
+
+    examples = _tagged(8)
+    log = tmp_path / "gone.log"
+    out = tmp_path / "gone.jsonl"
+    factory = functools.partial(_probe_method, str(log), 1.0)
+    runner = RayRunner(factory, label="rstar", workers=2, concurrency=2)
+
+    def kill_all_once_busy() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if runner.actors and sum(what == "end" for _, what, _ in _log(log)) >= 2:
+                for actor in list(runner.actors):
+                    ray.kill(actor, no_restart=True)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=kill_all_once_busy, daemon=True)
+    with runner:
+        thread.start()
+        summary = run_evaluation(
+            examples,
+            _probe_method(str(log), 0.0),
+            out,
+            dataset="apples",
+            progress=False,
+            runner=runner,
+        )
+    thread.join(timeout=5)
+    assert summary.dead and "Ray worker" in summary.dead
+    first = Counter(r["id"] for r in read_records(out))
+    assert 2 <= sum(first.values()) < 8 and set(first.values()) == {1}
+    # the same run again (new actors) finishes only what is missing
+    with RayRunner(factory, label="rstar", workers=2, concurrency=2) as again:
+        summary = run_evaluation(
+            examples,
+            _probe_method(str(log), 0.0),
+            out,
+            dataset="apples",
+            progress=False,
+            runner=again,
+        )
+    assert summary.complete and summary.skipped == sum(first.values())
+    assert Counter(r["id"] for r in read_records(out)) == Counter(ex["id"] for ex in examples)
+
+
 # --------------------------------------------------------------------------------------
 # The driver killed mid-run (the CLI, in a subprocess with its own local Ray instance)
 # --------------------------------------------------------------------------------------
