@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -363,3 +364,44 @@ def test_driver_killed_mid_run_then_rerun_finishes_the_rest(tmp_path: Path) -> N
     assert counts == Counter(ex["id"] for ex in _examples(n))  # none lost, none twice
     lines = out.read_bytes().split(b"\n")
     assert lines[-1] == b"" and all(json.loads(line) for line in lines[:-1])
+
+
+def test_cli_on_ray_with_a_dead_server_exits_dead_and_writes_nothing(tmp_path: Path) -> None:
+    pytest.importorskip("langchain_openai")
+    if ray.is_initialized():
+        ray.shutdown()
+    dataset = tmp_path / "apples.jsonl"
+    dataset.write_text("".join(json.dumps(ex) + "\n" for ex in _examples(3)))
+    out = tmp_path / "out.jsonl"
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [
+        sys.executable,
+        "-m",
+        "langchain_rstar.cli",
+        "eval",
+        "--backend",
+        "openai",
+        "--model",
+        "served",
+        "--base-url",
+        f"http://127.0.0.1:{port}/v1",
+        "--dataset",
+        str(dataset),
+        "--method",
+        "rstar",
+        "--num-rollouts",
+        "2",
+        "--out",
+        str(out),
+        "--ray-address",
+        "local",
+        "--ray-workers",
+        "1",
+        "--no-progress",
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 3, proc.stderr[-3000:]  # EXIT_DEAD, as without Ray
+    assert "the model backend is not working" in proc.stderr
+    assert read_records(out) == []
