@@ -9,7 +9,7 @@ by the vote cache are not counted, they cost nothing):
 * on the scripted model (varied, deterministic samples; tokens there are words, so only the
   sequence counts are meaningful) at the package defaults and at the paper's settings;
 * with ``--real N``, on the first N GSM8K questions with the embedded model
-  (:func:`langchain_rstar.llms.embedded.default_llm`), at the package defaults, or at
+  (:func:`langchain_rstar.llms.default_llm`), at the package defaults, or at
   ``--rollouts``.
 
 Run::
@@ -120,7 +120,7 @@ def scripted() -> None:
 
 
 def real(n: int, rollouts: int | None, max_tokens: int | None) -> None:
-    from langchain_rstar.llms.embedded import default_llm
+    from langchain_rstar.llms import default_llm
 
     path = None
     for root in (os.environ.get("RSTAR_DATA_DIR"), "/work/shared/data", "shared/data"):

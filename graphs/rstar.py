@@ -131,7 +131,7 @@ def _llm_from_env() -> Any:
             "embedded engine (pip install 'langchain-rstar[vllm]' or torch + transformers), "
             "or set RSTAR_SCRIPTED=1 for the canned demo model"
         )
-    from langchain_rstar.llms.embedded import default_llm
+    from langchain_rstar.llms import default_llm
 
     return default_llm(model=model)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from langchain_rstar.chain import RStarChain, validate_question
 from langchain_rstar.chat_model import ChatRStar
 from langchain_rstar.config import RStarConfig
+from langchain_rstar.errors import RStarBackendError
 from langchain_rstar.result import Candidate, RStarProgress, RStarResult, Step, Usage
-from langchain_rstar.sampling.sampler import RStarBackendError
 from langchain_rstar.search.verify import verify_candidates
 from langchain_rstar.tool import RStarTool
 

@@ -20,7 +20,7 @@ from langgraph.types import Overwrite
 from pydantic import BaseModel, Field
 
 from langchain_rstar.config import RStarConfig
-from langchain_rstar.llms.embedded import default_llm
+from langchain_rstar.llms import default_llm
 from langchain_rstar.result import (
     Candidate,
     RStarProgress,
@@ -113,7 +113,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
 
     Args:
         generator: any LangChain ``BaseLLM`` or ``BaseChatModel``; None uses the embedded
-            default small model (:func:`langchain_rstar.llms.embedded.default_llm`).
+            default small model (:func:`langchain_rstar.llms.default_llm`).
         discriminator: the model that verifies candidates; None means no verification
             when a generator is given (answer = generator majority), and the embedded model
             when neither is given; ``True`` uses the generator as its own discriminator.

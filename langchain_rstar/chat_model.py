@@ -44,8 +44,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from langchain_rstar.chain import RStarChain
+from langchain_rstar.chain import RStarChain, validate_question
 from langchain_rstar.config import PROFILES, RStarConfig
+from langchain_rstar.eval.harness import render_trajectory
 from langchain_rstar.result import RStarProgress, RStarResult
 
 __all__ = [
@@ -121,8 +122,6 @@ def format_progress(event: RStarProgress) -> str:
 
 def format_reply(result: RStarResult, include_trajectory: bool = True) -> str:
     """The reply text: the chosen trajectory's steps, then ``The answer is X.``"""
-    from langchain_rstar.eval.harness import render_trajectory
-
     if result.answer is None:
         reason = result.stop_reason or "no candidate answer"
         return f"No answer found (stop reason: {reason})."
@@ -284,8 +283,6 @@ class ChatRStar(BaseChatModel):
             config = config_with_profile(chain.config, kwargs.get("profile"), overrides)
             chain = chain.with_overrides(**config.model_dump())
         question = question_from_messages(messages)
-        from langchain_rstar.chain import validate_question
-
         return chain, validate_question(question, chain.config.max_question_chars)
 
     @staticmethod

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_rstar.config import PROFILES
+from langchain_rstar.errors import CLIError
 
 __all__ = [
     "main",
@@ -55,10 +56,6 @@ EXIT_DEAD = 3
 EXIT_INTERRUPTED = 130
 
 SCRIPTED_LABEL = "scripted (canned answers for offline tests; not a real model)"
-
-
-class CLIError(Exception):
-    """A user-facing error: printed without a traceback, exit status 2."""
 
 
 # --------------------------------------------------------------------------------------
@@ -82,7 +79,7 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
 
     ``--scripted`` gives :func:`scripted_llm`; ``--backend openai`` a
     ``langchain_openai.OpenAI`` completions client on ``--base-url`` (e.g. ``vllm serve``);
-    otherwise :func:`langchain_rstar.llms.embedded.default_llm` (the embedded Gemma 3 270M unless
+    otherwise :func:`langchain_rstar.llms.default_llm` (the embedded Gemma 3 270M unless
     ``--model`` names another).
     """
     if getattr(args, "scripted", False):
@@ -115,7 +112,7 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
         return client, f"{model} (openai @ {base_url})"
     if getattr(args, "base_url", None):
         raise CLIError("--base-url only applies to --backend openai")
-    from langchain_rstar.llms.embedded import default_llm
+    from langchain_rstar.llms import default_llm
 
     try:
         llm = default_llm(backend=backend, model=model)  # type: ignore[arg-type]
@@ -897,8 +894,8 @@ class _SolveProgress(_solve_progress_base()):  # type: ignore[misc]
 
 def cmd_solve(args: argparse.Namespace) -> int:
     from langchain_rstar.chain import RStarChain, validate_question
+    from langchain_rstar.errors import RStarBackendError
     from langchain_rstar.result import RStarProgress, RStarResult
-    from langchain_rstar.sampling.sampler import RStarBackendError
 
     question = sys.stdin.read() if args.question == "-" else args.question
     config = build_config(args, task=args.task)

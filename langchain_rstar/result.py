@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
+from langchain_rstar import visualize
+
 __all__ = [
     "NodeType",
     "NodeRecord",
@@ -187,21 +189,15 @@ class RStarResult(BaseModel):
 
     def to_mermaid(self, **kwargs: Any) -> str:
         """The search tree as Mermaid text (see :func:`langchain_rstar.visualize.to_mermaid`)."""
-        from langchain_rstar.visualize import to_mermaid
-
-        return to_mermaid(self, **kwargs)
+        return visualize.to_mermaid(self, **kwargs)
 
     def to_html(self, **kwargs: Any) -> str:
         """Self-contained HTML page of the tree (see :func:`langchain_rstar.visualize.to_html`)."""
-        from langchain_rstar.visualize import to_html
-
-        return to_html(self, **kwargs)
+        return visualize.to_html(self, **kwargs)
 
     def save_html(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
         """Write :meth:`to_html` to ``path`` and return it (``rstar solve --tree out.html``)."""
-        from langchain_rstar.visualize import save_html
-
-        return save_html(self, path, **kwargs)
+        return visualize.save_html(self, path, **kwargs)
 
 
 class RStarProgress(BaseModel):

@@ -47,6 +47,7 @@ from langchain_rstar.chat_model import (
     format_reply,
     usage_metadata_of,
 )
+from langchain_rstar.errors import APIError
 from langchain_rstar.result import RStarResult
 
 __all__ = ["create_app", "ServerThread", "serve", "APIError"]
@@ -74,23 +75,6 @@ IGNORED_FIELDS = frozenset(
 )
 #: Fields that change the search (the OpenAI client's ``extra_body``).
 RSTAR_FIELDS = frozenset({"num_rollouts", "profile", "rstar_config"})
-
-
-class APIError(Exception):
-    """An error answered with an OpenAI-style body: ``{"error": {message, type, ...}}``."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",  # noqa: A002 - OpenAI's field name
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
 def _bad(message: str, param: str | None = None, code: str | None = None) -> APIError:

@@ -13,12 +13,11 @@ so retries, timeouts and token counts are accounted for in exactly the same way.
 
 Each ``solve`` returns a :class:`MethodOutput`; a model call that failed after its retries
 raises :class:`QuestionFailed` (the question has no result), and a dead backend raises
-:class:`~langchain_rstar.sampling.sampler.BackendDeadError`.
+:class:`~langchain_rstar.errors.BackendDeadError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,9 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker, majority_vote
 from langchain_rstar.config import RStarConfig
-from langchain_rstar.sampling.sampler import BackendDeadError, SampleCall, SampleOutcome, Sampler
+from langchain_rstar.errors import BackendDeadError, QuestionFailed
+from langchain_rstar.sampling.sampler import Sampler
+from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 
 __all__ = [
     "BackendDeadError",
@@ -39,18 +40,6 @@ __all__ = [
     "default_sc_samples",
     "render_steps",
 ]
-
-
-class QuestionFailed(RuntimeError):
-    """A question could not be solved because model calls failed (retrying may help).
-
-    Attributes:
-        errors: the error records of the failed calls.
-    """
-
-    def __init__(self, message: str, errors: Sequence[Mapping[str, Any]] = ()) -> None:
-        super().__init__(message)
-        self.errors = [dict(e) for e in errors]
 
 
 @dataclass

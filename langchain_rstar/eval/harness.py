@@ -42,7 +42,14 @@ from langchain_core.language_models import BaseLanguageModel
 
 from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker
+from langchain_rstar.chain import RStarChain, validate_question
 from langchain_rstar.config import RStarConfig
+from langchain_rstar.errors import (
+    BackendDeadError,
+    OutputLockedError,
+    RStarBackendError,
+    SettingsMismatchError,
+)
 from langchain_rstar.eval.baselines import (
     ChainOfThought,
     MethodOutput,
@@ -50,7 +57,6 @@ from langchain_rstar.eval.baselines import (
     SelfConsistency,
 )
 from langchain_rstar.result import RStarResult, Step
-from langchain_rstar.sampling.sampler import BackendDeadError, RStarBackendError
 
 __all__ = [
     "METHODS",
@@ -114,14 +120,6 @@ class Runner(Protocol):
     ) -> None: ...
 
 
-class SettingsMismatchError(ValueError):
-    """The output file already holds records of this method made with other settings."""
-
-
-class OutputLockedError(RuntimeError):
-    """Another process is writing to the same output file."""
-
-
 # --------------------------------------------------------------------------------------
 # rStar as a method
 # --------------------------------------------------------------------------------------
@@ -156,8 +154,6 @@ class RStarMethod:
         verify: bool = True,
         discriminator: BaseLanguageModel | None = None,
     ) -> None:
-        from langchain_rstar.chain import RStarChain
-
         self.config = config or RStarConfig()
         self.verify = verify
         self.name = "rstar" if verify else "rstar-gen"
@@ -506,8 +502,6 @@ def run_evaluation(
         OutputLockedError: another process writes to ``out``.
     """
     from tqdm import tqdm
-
-    from langchain_rstar.chain import validate_question
 
     stream = stream if stream is not None else sys.stderr
     label = label or method.name

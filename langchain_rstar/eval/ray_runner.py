@@ -48,9 +48,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from langchain_rstar.eval.baselines import MethodOutput, QuestionFailed
+from langchain_rstar.errors import (
+    BackendDeadError,
+    QuestionFailed,
+    RayWorkerError,
+    RStarBackendError,
+)
+from langchain_rstar.eval.baselines import MethodOutput
 from langchain_rstar.llms._session import session
-from langchain_rstar.sampling.sampler import BackendDeadError, RStarBackendError
 
 __all__ = [
     "DEFAULT_MAX_RESTARTS",
@@ -67,10 +72,6 @@ DEFAULT_MAX_RESTARTS = 2
 DEFAULT_MAX_TASK_RETRIES = 1
 
 _INSTALL_HINT = "Ray is not installed: pip install 'langchain-rstar[ray]'"
-
-
-class RayWorkerError(RuntimeError):
-    """An unexpected exception inside a Ray worker, carried back as text."""
 
 
 def ray_available() -> bool:
@@ -91,9 +92,8 @@ def _import_ray() -> Any:
 
 
 def _package_dir() -> str:
-    import langchain_rstar
-
-    return os.path.dirname(os.path.abspath(langchain_rstar.__file__))
+    """The ``langchain_rstar`` folder this module was imported from."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def runtime_env() -> dict[str, Any]:

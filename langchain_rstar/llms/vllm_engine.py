@@ -43,8 +43,9 @@ from langchain_rstar.llms._common import (
     make_llm_output,
     merge_stop,
     sampling_options,
-    truncate_at_stop,
+    split_at_stop,
 )
+from langchain_rstar.llms.embedded import resolve_model
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -491,8 +492,6 @@ class VLLMEngine(BaseLLM):
 
     def _create_engine(self) -> None:
         """Build ``vllm.LLM`` (runs in the worker thread)."""
-        from langchain_rstar.llms.embedded import resolve_model
-
         model = resolve_model(self.model)
         self._resolved_model = model
         if self.kv_cache_space_gb and not os.environ.get("VLLM_CPU_KVCACHE_SPACE") and _on_cpu():
@@ -703,7 +702,7 @@ class VLLMEngine(BaseLLM):
                 cached = (cached or 0) + int(nc)
             gens = []
             for o in sorted(req.outputs, key=lambda c: c.index):
-                text, hit = truncate_at_stop(o.text, stops)
+                text, hit = split_at_stop(o.text, stops)
                 completion_tokens += len(o.token_ids)
                 info: dict[str, Any] = {
                     "finish_reason": "stop" if hit else o.finish_reason,

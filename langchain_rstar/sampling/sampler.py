@@ -16,7 +16,6 @@ resets every count. Calls without a scope share one count.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
 import inspect
 import threading
@@ -24,27 +23,32 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel, BaseLLM
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 
+from langchain_rstar.errors import BackendDeadError, RStarBackendError
 from langchain_rstar.llms._session import session_kwargs
 from langchain_rstar.llms.base import backend_traits
 from langchain_rstar.sampling.chat import chat_request, clean_result
+from langchain_rstar.sampling.text import cut_at_stop, trim_repetition
+from langchain_rstar.sampling.types import SampleCall, SampleOutcome
+from langchain_rstar.sampling.vote_cache import VoteCache
 from langchain_rstar.search._untraced import is_quiet, llm_is_quiet
 
 if TYPE_CHECKING:
     from langchain_rstar.result import RStarResult
 
+# SampleCall, SampleOutcome, VoteCache, BackendDeadError, RStarBackendError and the text
+# helpers moved to sampling/types.py, sampling/vote_cache.py, errors.py and
+# sampling/text.py; they stay importable from here for one release (0.1.x) only.
 __all__ = [
     "SampleCall",
     "SampleOutcome",
     "Sampler",
     "VoteCache",
-    "truncate_at_stop",
     "trim_repetition",
     "BackendDeadError",
     "RStarBackendError",
@@ -64,352 +68,6 @@ MAX_BACKOFF = 30.0
 
 #: Most failing scopes remembered at once (older ones are forgotten first).
 _MAX_SCOPES = 4096
-
-
-class BackendDeadError(RuntimeError):
-    """Raised when the model failed so many calls in a row that the search cannot go on.
-
-    Attributes:
-        errors: the error records of the failed attempts of the last call.
-    """
-
-    def __init__(self, message: str, errors: Sequence[Mapping[str, Any]] = ()) -> None:
-        super().__init__(message)
-        self.errors = [dict(e) for e in errors]
-
-    def __reduce__(self) -> Any:
-        return (type(self), (str(self), self.errors))
-
-
-class RStarBackendError(RuntimeError):
-    """The model backend stopped answering during a search (it looks dead).
-
-    Raised by :class:`~langchain_rstar.RStarChain` instead of returning a result, so that
-    callers (for example an evaluation loop) never record a half-finished search as done.
-
-    Attributes:
-        partial: what the search had when it stopped: the tree, candidates, errors (the
-            fatal one has ``kind == "backend_dead"``) and usage so far. Its ``answer`` is
-            whatever the partial tree supported, or None; do not score it as a finished run.
-    """
-
-    def __init__(self, message: str, partial: RStarResult | None = None) -> None:
-        super().__init__(message)
-        self.partial = partial
-
-    def __reduce__(self) -> Any:
-        return (type(self), (str(self), self.partial))
-
-
-@dataclass
-class SampleCall:
-    """A request for ``n`` samples of each prompt, all with the same parameters.
-
-    Attributes:
-        prompts: the prompts.
-        n: samples per prompt.
-        stop: stop strings.
-        role: ``generator`` or ``discriminator`` (which model answers).
-        params: sampling parameters (temperature, top_k, top_p, min_p, max_tokens).
-        seed: sampling seed for this call (None: unseeded).
-        run_name: name of the LLM run in traces.
-        metadata: metadata attached to the LLM run.
-        cache: whether the samples may come from, and go to, the search's
-            :class:`VoteCache` (off by default: callers that want independent draws of one
-            prompt, such as self-consistency baselines, keep it off).
-    """
-
-    prompts: list[str]
-    n: int
-    stop: list[str]
-    role: str = "generator"
-    params: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    run_name: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    cache: bool = False
-
-
-@dataclass
-class SampleOutcome:
-    """Samples of a :class:`SampleCall`: ``texts[i]`` is None when prompt i failed."""
-
-    texts: list[list[str] | None]
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    usage: dict[str, float] = field(default_factory=dict)
-    intervals: list[list[float]] = field(default_factory=list)
-
-
-def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
-    """Cut ``text`` at the first occurrence of any stop string."""
-    cut = len(text)
-    for s in stop:
-        if not s:
-            continue
-        i = text.find(s)
-        if 0 <= i < cut:
-            cut = i
-    return text[:cut]
-
-
-#: A completion whose last ``_REP_MIN_CHARS`` or more characters are one unit repeated at
-#: least ``_REP_MIN_COPIES`` times (the unit at most ``_REP_MAX_PERIOD`` characters) is a
-#: degenerate endless repetition.
-_REP_MIN_CHARS = 40
-_REP_MIN_COPIES = 3
-_REP_MAX_PERIOD = 512
-
-
-def trim_repetition(
-    text: str,
-    *,
-    min_chars: int = _REP_MIN_CHARS,
-    min_copies: int = _REP_MIN_COPIES,
-    max_period: int = _REP_MAX_PERIOD,
-) -> tuple[str, bool]:
-    """Cut a degenerate endless repetition at the end of ``text`` to its first occurrence.
-
-    A model that loops repeats one unit (a word, a sentence, a line) until it hits its
-    token cap, so the text *ends* inside the repetition. When the tail of ``text`` (at least
-    ``min_chars`` characters and ``min_copies`` copies) is periodic with a period of at most
-    ``max_period`` characters, everything after the first copy is dropped (the cut moves to
-    the end of the word it falls in). Repetition followed by other text is left alone: it
-    is not endless.
-
-    Returns:
-        ``(text, trimmed)``: the possibly shortened text and whether it was trimmed.
-    """
-    n = len(text)
-    if n < min_chars:
-        return text, False
-    last = text[n - 1]
-    longest = min(max_period, n // min_copies)  # so that min_copies * p <= n
-    end = n - 1
-    while True:
-        # Candidate periods p in increasing order: text[n - 1 - p] must equal the last
-        # character, so step through that character's earlier occurrences (str.rfind, in C)
-        # instead of testing every p (this runs on every sample a search draws).
-        j = text.rfind(last, max(0, n - 1 - longest), end)
-        if j < 0:
-            break
-        end = j
-        p = n - 1 - j
-        need = max(min_chars, min_copies * p)
-        if text[n - need] != text[n - need + p]:
-            continue
-        if text[n - need : n - p] != text[n - need + p :]:
-            continue
-        # Smallest start s with text[s:] p-periodic (periodicity is monotone in s).
-        lo, hi = 0, n - need
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if text[mid : n - p] == text[mid + p :]:
-                hi = mid
-            else:
-                lo = mid + 1
-        cut = lo + p
-        if any(c.isspace() for c in text[lo:cut]):
-            # A unit of words may start mid-word (its rotation): end the cut at a word end.
-            limit = min(n, lo + 2 * p)
-            while cut < limit and not text[cut - 1].isspace() and not text[cut].isspace():
-                cut += 1
-        return text[:cut], True
-    return text, False
-
-
-class VoteCache:
-    """Samples already drawn in a search, reused when the same request comes again.
-
-    An entry is keyed by ``(role, prompt, stop, params)`` and holds the texts sampled for
-    that prompt; a request for ``n`` samples is served from an entry holding at least ``n``
-    (its first ``n``). The seed is not part of the key: a cached answer is a draw from the
-    same distribution, not the draw the request's own seed would have given. Entries live
-    per search scope (see :data:`SCOPE_KEY`; calls without a scope are never cached) and
-    are dropped when the search ends (:meth:`Sampler.end_scope`) or, at the latest, when
-    more than ``max_scopes`` newer searches have used the cache.
-
-    Identical requests in flight at the same time are coalesced: the first one samples,
-    the others wait for its texts (and sample themselves only if it failed). Which of
-    them samples first depends on timing, so with a seed-honouring backend and identical
-    concurrent requests the texts are not bit-for-bit reproducible; set
-    ``RStarConfig.vote_cache=False`` where that matters. Hits are counted in usage as
-    ``vote_cache_hits`` (prompts served without a model call).
-    """
-
-    def __init__(self, max_scopes: int = 64, max_entries: int = 50_000) -> None:
-        self.max_scopes = max_scopes
-        self.max_entries = max_entries
-        self._lock = threading.Lock()
-        self._scopes: OrderedDict[Any, dict[tuple[Any, ...], Any]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def key(call: SampleCall, prompt: str) -> tuple[Any, ...]:
-        """Cache key of one prompt of ``call`` (everything but ``n`` and the seed)."""
-        params = tuple(sorted((k, repr(v)) for k, v in call.params.items() if v is not None))
-        return (call.role, prompt, tuple(call.stop), params)
-
-    def drop(self, scope: Any) -> None:
-        """Forget a finished search's samples."""
-        with self._lock:
-            self._scopes.pop(scope, None)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return sum(len(v) for v in self._scopes.values())
-
-    def _claim(self, scope: Any, call: SampleCall) -> list[tuple[str, Any]]:
-        """Per prompt: ``("hit", texts)``, ``("wait", future)`` or ``("own", future)``."""
-        plan: list[tuple[str, Any]] = []
-        with self._lock:
-            table = self._scopes.get(scope)
-            if table is None:
-                table = self._scopes[scope] = {}
-                while len(self._scopes) > self.max_scopes:
-                    self._scopes.popitem(last=False)
-            else:
-                self._scopes.move_to_end(scope)
-            mine: dict[tuple[Any, ...], concurrent.futures.Future[Any]] = {}
-            for prompt in call.prompts:
-                key = self.key(call, prompt)
-                entry = table.get(key)
-                if isinstance(entry, list) and len(entry) >= call.n:
-                    plan.append(("hit", entry[: call.n]))
-                    self.hits += 1
-                elif key in mine:  # the same prompt twice in one call: sample it once
-                    plan.append(("wait", mine[key]))
-                elif isinstance(entry, concurrent.futures.Future) and entry.n >= call.n:  # type: ignore[attr-defined]
-                    plan.append(("wait", entry))
-                else:
-                    fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-                    fut.n = call.n  # type: ignore[attr-defined]
-                    fut.previous = entry if isinstance(entry, list) else None  # type: ignore[attr-defined]
-                    if len(table) < self.max_entries or key in table:
-                        table[key] = fut
-                    mine[key] = fut
-                    plan.append(("own", fut))
-                    self.misses += 1
-        return plan
-
-    def _settle(
-        self, scope: Any, call: SampleCall, plan: list[tuple[str, Any]], texts: list[Any]
-    ) -> None:
-        """Resolve the futures this caller owns with what it sampled (None: failed)."""
-        with self._lock:
-            table = self._scopes.get(scope)
-            for (kind, fut), prompt, got in zip(plan, call.prompts, texts, strict=True):
-                if kind != "own" or fut.done():
-                    continue
-                key = self.key(call, prompt)
-                if table is not None and table.get(key) is fut:
-                    if got is not None and len(got) >= call.n:
-                        table[key] = list(got)
-                    elif (previous := getattr(fut, "previous", None)) is not None:
-                        table[key] = previous
-                    else:
-                        del table[key]
-                fut.set_result(None if got is None else list(got))
-
-    def _release(self, plan: list[tuple[str, Any]]) -> None:
-        for kind, fut in plan:
-            if kind == "own" and not fut.done():
-                fut.set_result(None)
-
-    @staticmethod
-    def _subcall(call: SampleCall, indices: list[int]) -> SampleCall:
-        return replace(call, prompts=[call.prompts[i] for i in indices], cache=False)
-
-    @staticmethod
-    def _merge(
-        call: SampleCall, texts: list[Any], parts: list[tuple[list[int], SampleOutcome]], hits: int
-    ) -> SampleOutcome:
-        out = SampleOutcome(texts=texts)
-        for indices, part in parts:
-            for j, i in enumerate(indices):
-                out.texts[i] = part.texts[j] if j < len(part.texts) else None
-            out.errors.extend(part.errors)
-            out.intervals.extend(part.intervals)
-            for k, v in part.usage.items():
-                out.usage[k] = out.usage.get(k, 0.0) + float(v)
-        if hits:
-            out.usage["vote_cache_hits"] = out.usage.get("vote_cache_hits", 0.0) + hits
-        return out
-
-    @staticmethod
-    def _own_indices(plan: list[tuple[str, Any]]) -> list[int]:
-        return [i for i, (kind, _) in enumerate(plan) if kind == "own"]
-
-    def _count_waited(self, served: int) -> None:
-        if served:
-            with self._lock:
-                self.hits += served
-
-    def sample(
-        self, sampler: Sampler, call: SampleCall, config: RunnableConfig | None, scope: Any
-    ) -> SampleOutcome:
-        """:meth:`Sampler.sample` through the cache."""
-        plan = self._claim(scope, call)
-        texts: list[Any] = [v if k == "hit" else None for k, v in plan]
-        own = self._own_indices(plan)
-        parts: list[tuple[list[int], SampleOutcome]] = []
-        try:
-            if own:
-                got = sampler.sample(self._subcall(call, own), config)
-                parts.append((own, got))
-                full: list[Any] = [None] * len(plan)
-                for j, i in enumerate(own):
-                    full[i] = got.texts[j] if j < len(got.texts) else None
-                self._settle(scope, call, plan, full)
-        finally:
-            self._release(plan)
-        retry: list[int] = []
-        waited = 0
-        for i, (kind, fut) in enumerate(plan):
-            if kind == "wait":
-                res = fut.result()
-                if res is None or len(res) < call.n:
-                    retry.append(i)
-                else:
-                    texts[i] = res[: call.n]
-                    waited += 1
-        if retry:
-            parts.append((retry, sampler.sample(self._subcall(call, retry), config)))
-        self._count_waited(waited)
-        return self._merge(call, texts, parts, waited + sum(1 for k, _ in plan if k == "hit"))
-
-    async def asample(
-        self, sampler: Sampler, call: SampleCall, config: RunnableConfig | None, scope: Any
-    ) -> SampleOutcome:
-        """:meth:`Sampler.asample` through the cache."""
-        plan = self._claim(scope, call)
-        texts: list[Any] = [v if k == "hit" else None for k, v in plan]
-        own = self._own_indices(plan)
-        parts: list[tuple[list[int], SampleOutcome]] = []
-        try:
-            if own:
-                got = await sampler.asample(self._subcall(call, own), config)
-                parts.append((own, got))
-                full: list[Any] = [None] * len(plan)
-                for j, i in enumerate(own):
-                    full[i] = got.texts[j] if j < len(got.texts) else None
-                self._settle(scope, call, plan, full)
-        finally:
-            self._release(plan)
-        retry: list[int] = []
-        waited = 0
-        for i, (kind, fut) in enumerate(plan):
-            if kind == "wait":
-                res = await asyncio.wrap_future(fut)
-                if res is None or len(res) < call.n:
-                    retry.append(i)
-                else:
-                    texts[i] = res[: call.n]
-                    waited += 1
-        if retry:
-            parts.append((retry, await sampler.asample(self._subcall(call, retry), config)))
-        self._count_waited(waited)
-        return self._merge(call, texts, parts, waited + sum(1 for k, _ in plan if k == "hit"))
 
 
 class Sampler:
@@ -579,7 +237,7 @@ class Sampler:
         return [p for p in call.prompts for _ in range(call.n)], 1
 
     def _clean(self, text: Any, stop: Sequence[str], trimmed: list[int]) -> str:
-        out = truncate_at_stop(text if isinstance(text, str) else str(text or ""), stop)
+        out = cut_at_stop(text if isinstance(text, str) else str(text or ""), stop)
         if self.trim_repetitions:
             out, cut = trim_repetition(out)
             if cut:

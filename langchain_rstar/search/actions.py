@@ -26,7 +26,7 @@ from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, majority_vote
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import NodeRecord
-from langchain_rstar.sampling.sampler import SampleCall, SampleOutcome
+from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 
 __all__ = [
     "ACTIONS",

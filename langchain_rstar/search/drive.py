@@ -1,6 +1,6 @@
 """The action driver: runs the sans-IO action generators against a sampler, as graph nodes.
 
-:func:`drive` / :func:`adrive` feed each :class:`~langchain_rstar.sampling.sampler.SampleCall`
+:func:`drive` / :func:`adrive` feed each :class:`~langchain_rstar.sampling.types.SampleCall`
 an action yields to the sampler and send the outcome back; :func:`action_node` wraps that as
 the graph node of one action, turning its output (or a dead backend) into a state update and
 putting the expanded tree node into the run's trace metadata.
@@ -15,7 +15,9 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from langchain_rstar.config import RStarConfig, top_p_is_costly
-from langchain_rstar.sampling.sampler import BackendDeadError, SampleOutcome, Sampler
+from langchain_rstar.errors import BackendDeadError
+from langchain_rstar.sampling.sampler import Sampler
+from langchain_rstar.sampling.types import SampleOutcome
 from langchain_rstar.search._untraced import NodeFunc, annotate_run
 from langchain_rstar.search.actions import (
     ACTION_NODE_NAMES,

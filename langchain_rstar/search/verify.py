@@ -35,7 +35,9 @@ from typing_extensions import TypedDict
 from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, get_checker, majority_vote
 from langchain_rstar.config import RStarConfig
-from langchain_rstar.sampling.sampler import BackendDeadError, SampleCall, Sampler
+from langchain_rstar.errors import BackendDeadError
+from langchain_rstar.sampling.sampler import Sampler
+from langchain_rstar.sampling.types import SampleCall
 from langchain_rstar.search._untraced import InlineRoute, NodeFunc, control_node
 from langchain_rstar.search.actions import until_answer
 from langchain_rstar.search.candidates import final_answer

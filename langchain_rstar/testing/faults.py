@@ -32,18 +32,15 @@ from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from langchain_rstar.llms.base import RStarBackend
-from langchain_rstar.sampling.sampler import truncate_at_stop
+from langchain_rstar.errors import InjectedFault
+from langchain_rstar.llms.base import RStarBackend, backend_traits
+from langchain_rstar.sampling.text import cut_at_stop
 
 __all__ = ["FaultyLLM", "InjectedFault", "GARBAGE"]
 
 #: What a garbage completion looks like: control characters, a NUL, broken markup,
 #: replacement characters and no answer.
 GARBAGE = "\x00\x1b[31m\ufffd\ufffd }}]]>  \u202e<|endoftext|>%%$#@! \x07qzx ,,,;;"
-
-
-class InjectedFault(RuntimeError):
-    """The error a :class:`FaultyLLM` raises on a failing call."""
 
 
 def _hits(every: int | None, number: int) -> bool:
@@ -119,8 +116,6 @@ class FaultyLLM(RStarBackend, BaseLLM):
 
     def rstar_top_p_costly(self) -> bool:
         """The wrapped model's answer (a wrapper adds no cost of its own)."""
-        from langchain_rstar.llms.base import backend_traits
-
         return backend_traits(self.llm).top_p_costly
 
     def reset(self) -> None:
@@ -168,7 +163,7 @@ class FaultyLLM(RStarBackend, BaseLLM):
         else:
             unit = self.repeat_text or "again "
             text = (unit * (self.repeat_chars // len(unit) + 1))[: self.repeat_chars]
-        text = truncate_at_stop(text, stop or [])
+        text = cut_at_stop(text, stop or [])
         return LLMResult(
             generations=[[Generation(text=text) for _ in range(n)] for _ in prompts],
             llm_output={"model_name": self._llm_type},

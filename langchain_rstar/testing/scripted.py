@@ -21,7 +21,7 @@ from langchain_core.outputs import Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_rstar.llms.base import RStarBackend
-from langchain_rstar.sampling.sampler import truncate_at_stop
+from langchain_rstar.sampling.text import cut_at_stop
 
 __all__ = ["APPLES_QUESTION", "ScriptedLLM", "apples_llm", "prompt_tail"]
 
@@ -96,7 +96,7 @@ class ScriptedLLM(RStarBackend, BaseLLM):
         generations = []
         prompt_tokens = completion_tokens = 0
         for prompt in prompts:
-            texts = [truncate_at_stop(t, stop or []) for t in self.samples_for(prompt, n)]
+            texts = [cut_at_stop(t, stop or []) for t in self.samples_for(prompt, n)]
             generations.append([Generation(text=t) for t in texts])
             prompt_tokens += len(prompt.split())
             completion_tokens += sum(len(t.split()) for t in texts)

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 from langchain_rstar import RStarConfig
+from langchain_rstar.errors import BackendDeadError
 from langchain_rstar.eval.harness import build_method, read_records, run_evaluation
-from langchain_rstar.sampling.sampler import BackendDeadError
 from langchain_rstar.testing import APPLES_QUESTION, apples_llm
 
 pytestmark = pytest.mark.integration

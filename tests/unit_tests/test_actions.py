@@ -6,7 +6,7 @@ import pytest
 
 from langchain_rstar import RStarConfig
 from langchain_rstar.answers import get_checker
-from langchain_rstar.sampling.sampler import SampleOutcome
+from langchain_rstar.sampling.types import SampleOutcome
 from langchain_rstar.search.actions import (
     LEGAL_ACTIONS,
     ExpandTask,

@@ -6,14 +6,13 @@ import pytest
 
 from langchain_rstar import RStarConfig
 from langchain_rstar import prompts as P
+from langchain_rstar.errors import BackendDeadError, QuestionFailed
 from langchain_rstar.eval.baselines import (
     ChainOfThought,
-    QuestionFailed,
     SelfConsistency,
     default_sc_samples,
     render_steps,
 )
-from langchain_rstar.sampling.sampler import BackendDeadError
 from langchain_rstar.testing import ScriptedLLM
 from scripts import GOLD, QUESTION, apples_llm
 

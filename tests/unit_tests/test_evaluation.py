@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from langchain_rstar import RStarConfig
+from langchain_rstar.errors import OutputLockedError, SettingsMismatchError
 from langchain_rstar.eval.harness import (
     METHODS,
-    OutputLockedError,
-    SettingsMismatchError,
     build_method,
     open_results,
     read_records,

@@ -13,15 +13,12 @@ from typing import Any
 import pytest
 
 from langchain_rstar import RStarBackendError, RStarChain, RStarConfig, RStarResult
-from langchain_rstar.sampling.sampler import (
-    SCOPE_KEY,
-    BackendDeadError,
-    SampleCall,
-    Sampler,
-    trim_repetition,
-)
+from langchain_rstar.errors import BackendDeadError, InjectedFault
+from langchain_rstar.sampling.sampler import SCOPE_KEY, Sampler
+from langchain_rstar.sampling.text import trim_repetition
+from langchain_rstar.sampling.types import SampleCall
 from langchain_rstar.testing import ScriptedLLM
-from langchain_rstar.testing.faults import GARBAGE, FaultyLLM, InjectedFault
+from langchain_rstar.testing.faults import GARBAGE, FaultyLLM
 from scripts import GOLD, QUESTION, apples_llm
 
 FAST = {"num_rollouts": 8, "retry_backoff": 0.0}

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from langchain_rstar.llms import TransformersLLM, VLLMEngine
+from langchain_rstar.llms import TransformersLLM, VLLMEngine, default_llm
 from langchain_rstar.llms import embedded as models
 from langchain_rstar.llms._common import (
     SAMPLING_KWARGS,
@@ -21,7 +21,7 @@ from langchain_rstar.llms._common import (
     make_llm_output,
     merge_stop,
     sampling_options,
-    truncate_at_stop,
+    split_at_stop,
 )
 from langchain_rstar.llms.vllm_engine import build_sampling_params
 
@@ -42,7 +42,7 @@ from langchain_rstar.llms.vllm_engine import build_sampling_params
     ],
 )
 def test_truncate_at_stop(text: str, stop: list[str] | None, expected: tuple) -> None:
-    assert truncate_at_stop(text, stop) == expected
+    assert split_at_stop(text, stop) == expected
 
 
 def test_merge_stop() -> None:
@@ -252,7 +252,7 @@ def test_resolve_model(tmp_path: Path) -> None:
 
 def test_default_llm_rejects_unknown_backend() -> None:
     with pytest.raises(ValueError):
-        models.default_llm(backend="nope")  # type: ignore[arg-type]
+        default_llm(backend="nope")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- coalescing

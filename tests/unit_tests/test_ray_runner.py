@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from langchain_rstar import cli
-from langchain_rstar.eval.baselines import MethodOutput, QuestionFailed
-from langchain_rstar.eval.ray_runner import RayRunner, RayWorkerError, _outcome, _SearchActor
+from langchain_rstar.errors import BackendDeadError, QuestionFailed, RayWorkerError
+from langchain_rstar.eval.baselines import MethodOutput
+from langchain_rstar.eval.ray_runner import RayRunner, _outcome, _SearchActor
 from langchain_rstar.llms._session import current_session
-from langchain_rstar.sampling.sampler import BackendDeadError
 
 
 class _Method:

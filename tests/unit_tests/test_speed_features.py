@@ -13,7 +13,8 @@ import pytest
 
 from langchain_rstar import RStarChain, RStarConfig
 from langchain_rstar.answers import get_checker
-from langchain_rstar.sampling.sampler import SCOPE_KEY, SampleCall, Sampler
+from langchain_rstar.sampling.sampler import SCOPE_KEY, Sampler
+from langchain_rstar.sampling.types import SampleCall
 from langchain_rstar.search import mcts
 from langchain_rstar.search.actions import child_sort_key, legal_actions, run_action
 from langchain_rstar.search.budget import generator_ranking, max_new_weight_per_rollout
