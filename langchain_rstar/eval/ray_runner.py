@@ -42,6 +42,8 @@ import asyncio
 import contextlib
 import math
 import os
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -243,10 +245,18 @@ class RayRunner:
                 **self.init_kwargs,
             }
             kwargs["address"] = self.address  # "local" starts a private instance
+            # ray.init replaces the SIGTERM handler (its own, then its core worker's, which
+            # aborts the process); the caller's (rstar eval: stop like Ctrl-C, keep every
+            # finished line, exit 130) is put back
+            main = threading.current_thread() is threading.main_thread()
+            previous = signal.getsignal(signal.SIGTERM) if main else None
             try:
                 ray.init(**kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ConnectionError(f"cannot connect to Ray at {self.address!r}: {exc}") from exc
+            finally:
+                if main and previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
             self._started_ray = True
         self._ray = ray
         return self

@@ -317,6 +317,23 @@ def _eval_cmd(dataset: Path, out: Path) -> list[str]:
     ]
 
 
+def _group_commands(pgid: int, prefix: str) -> list[str]:
+    """Command lines starting with ``prefix`` of the live processes in group ``pgid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid and cmd.startswith(prefix):
+            found.append(cmd)
+    return found
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -347,8 +364,14 @@ def test_driver_killed_mid_run_then_rerun_finishes_the_rest(tmp_path: Path) -> N
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        # the actors die with their driver (Ray's fate sharing): no search keeps running
+        deadline = time.monotonic() + 60
+        while _group_commands(proc.pid, "ray::_SearchActor") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _group_commands(proc.pid, "ray::_SearchActor")
     finally:
-        # the driver's local Ray processes (its own session) go with it
+        # Ray's dashboard and runtime-env agents of the driver's local instance outlive a
+        # SIGKILL of the driver: they are in its process group
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -405,3 +428,46 @@ def test_cli_on_ray_with_a_dead_server_exits_dead_and_writes_nothing(tmp_path: P
     assert proc.returncode == 3, proc.stderr[-3000:]  # EXIT_DEAD, as without Ray
     assert "the model backend is not working" in proc.stderr
     assert read_records(out) == []
+
+
+def test_sigterm_to_the_driver_stops_cleanly_like_ctrl_c(tmp_path: Path) -> None:
+    """ray.init installs its own SIGTERM handler (its core worker's aborts the process);
+    the runner puts the CLI's back: exit 130, finished lines kept, nothing left running."""
+    if ray.is_initialized():
+        ray.shutdown()
+    n = 60
+    dataset = tmp_path / "apples.jsonl"
+    dataset.write_text("".join(json.dumps(ex) + "\n" for ex in _examples(n)))
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen(
+        _eval_cmd(dataset, out),
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and out.read_bytes().count(b"\n") >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err[-3000:]
+        assert "interrupted; rerun the same command to resume" in err
+        deadline = time.monotonic() + 60
+        while _group_commands(proc.pid, "ray::") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _group_commands(proc.pid, "ray::"), "Ray processes outlived the run"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    records = read_records(out)
+    assert 2 <= len(records) < n and len({r["id"] for r in records}) == len(records)
+    assert out.read_bytes().endswith(b"\n")
