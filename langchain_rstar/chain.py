@@ -1,4 +1,16 @@
-"""``RStarChain``: the rStar search as a LangChain ``Runnable[str, RStarResult]``."""
+"""``RStarChain``: the rStar search as a LangChain ``Runnable[str, RStarResult]``.
+
+Inputs: a question string, a mapping with a ``question`` key, or a LangChain ``PromptValue``
+(so ``PromptTemplate | chain`` and ``ChatPromptTemplate | chain`` work: a string prompt is
+the question; of a chat prompt, the last human message is).
+
+Per-call overrides: ``config={"configurable": {"rstar": {"num_rollouts": 4}}}`` changes
+:class:`RStarConfig` fields for one call (validated before any model call; an unknown field
+is an error). Only the ``"rstar"`` key of ``configurable`` is read: LangGraph and LangSmith
+keep their own keys there (``thread_id``, ``checkpoint_ns``, ...), and a model in the same
+pipeline may have configurable fields named like ours (``temperature``), so a bare field name
+is never taken as an override.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +24,8 @@ from langchain_core.callbacks import (
     CallbackManagerForChainRun,
 )
 from langchain_core.language_models import BaseLanguageModel
+from langchain_core.messages import HumanMessage
+from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
@@ -49,7 +63,10 @@ from langchain_rstar.tool import RStarTool
 
 __all__ = ["RStarChain", "RStarInput", "validate_question"]
 
-RStarInputType = Union[str, Mapping[str, Any]]  # noqa: UP007 - a runtime alias
+RStarInputType = Union[str, Mapping[str, Any], PromptValue]  # noqa: UP007 - a runtime alias
+
+#: The ``configurable`` key holding per-call :class:`RStarConfig` overrides.
+OVERRIDES_KEY = "rstar"
 
 
 class RStarInput(BaseModel):
@@ -61,7 +78,8 @@ class RStarInput(BaseModel):
 def validate_question(value: Any, max_chars: int = 20_000) -> str:
     """Check a question before any model call.
 
-    Rules: a ``str`` (or a mapping with a ``question`` string); not empty or whitespace
+    Rules: a ``str`` (or a mapping with a ``question`` string, or a ``PromptValue``: a
+    string prompt's text, or a chat prompt's last human message); not empty or whitespace
     only; at most ``max_chars`` characters; no NUL bytes or other control characters
     except tab and newlines, and no lone surrogates (binary data, or bytes decoded with
     ``surrogateescape``, is rejected, not cleaned). Surrounding whitespace is stripped and
@@ -70,6 +88,8 @@ def validate_question(value: Any, max_chars: int = 20_000) -> str:
     Raises:
         ValueError: with the reason, when the question breaks a rule.
     """
+    if isinstance(value, PromptValue):
+        value = _prompt_value_text(value)
     if isinstance(value, Mapping):
         if "question" not in value:
             raise ValueError(
@@ -106,6 +126,41 @@ def validate_question(value: Any, max_chars: int = 20_000) -> str:
             f"{bad[0]!r}; binary or control characters are not accepted"
         )
     return text
+
+
+def _prompt_value_text(value: PromptValue) -> str:
+    """The question in a prompt value: a chat prompt's last human message, else its text."""
+    if not isinstance(value, ChatPromptValue):
+        return value.to_string()
+    for message in reversed(value.messages):
+        if isinstance(message, HumanMessage):
+            content = message.content
+            if isinstance(content, str):
+                return content
+            return "\n".join(
+                part if isinstance(part, str) else str(part.get("text", ""))
+                for part in content
+                if isinstance(part, str) or part.get("type") == "text"
+            )
+    raise ValueError("the chat prompt has no human message to take the question from")
+
+
+def _call_overrides(config: RunnableConfig) -> dict[str, Any]:
+    """The per-call config overrides (``configurable["rstar"]``), checked to be a mapping."""
+    raw = (config.get("configurable") or {}).get(OVERRIDES_KEY)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(
+            f'configurable["{OVERRIDES_KEY}"] must be a mapping of RStarConfig fields, got '
+            f"{type(raw).__name__}"
+        )
+    unknown = sorted(set(raw) - set(RStarConfig.model_fields))
+    if unknown:
+        raise ValueError(
+            f'configurable["{OVERRIDES_KEY}"] has unknown RStarConfig field(s) {unknown}'
+        )
+    return dict(raw)
 
 
 class RStarChain(Runnable[RStarInputType, RStarResult]):
@@ -259,6 +314,31 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         return validate_question(value, self.config.max_question_chars)
 
     # -- state helpers -----------------------------------------------------------------
+    def _for_call(self, config: RunnableConfig) -> tuple[RStarChain, RunnableConfig]:
+        """The chain to run one call with (this one, or one with the call's overrides) and
+        the call's config without the overrides; checks before any model call.
+
+        Raises:
+            ValueError: for an unknown override field or a bad value (pydantic's error
+                names the field), or a checkpointer without a ``thread_id``.
+        """
+        overrides = _call_overrides(config)
+        if overrides:
+            configurable = dict(config.get("configurable") or {})
+            configurable.pop(OVERRIDES_KEY, None)
+            config = {**config, "configurable": configurable}
+            return self.with_overrides(**overrides), config
+        if self.checkpointer is not None and not (config.get("configurable") or {}).get(
+            "thread_id"
+        ):
+            # LangGraph's own message (its check is skipped once we add our scope key, and
+            # the checkpointer then fails with a bare KeyError)
+            raise ValueError(
+                "Checkpointer requires one or more of the following 'configurable' keys: "
+                "thread_id, checkpoint_ns, checkpoint_id"
+            )
+        return self, config
+
     def _graph_config(self, config: RunnableConfig, run_manager: Any) -> RunnableConfig:
         out = patch_config(
             config,
@@ -316,7 +396,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         }
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
-        checker = checker_for(self.config.task)
+        checker = checker_for(self.config.task, self.config.answer_extraction)
         best, confidence = final_answer(
             build_candidates(values.get("nodes") or {}, checker), checker
         )
@@ -336,7 +416,9 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         nodes: dict[str, Any] = dict(values.get("nodes") or {})
         candidates = [Candidate.model_validate(c) for c in values.get("candidates") or []]
         answer = values.get("answer")
-        best = winning_candidate(candidates, answer, checker_for(self.config.task))
+        best = winning_candidate(
+            candidates, answer, checker_for(self.config.task, self.config.answer_extraction)
+        )
         trajectory: list[Step] = best.trajectory if best is not None else []
         usage_raw = values.get("usage") or {}
         busy = _union_seconds(values.get("intervals") or [])
@@ -398,6 +480,10 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
         progress: bool = True,
     ) -> Iterator[RStarProgress | RStarResult]:
+        chain, config = self._for_call(config)
+        if chain is not self:
+            yield from chain._iter(input, run_manager, config, progress)
+            return
         question = self.check_question(input)
         start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
@@ -424,6 +510,11 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
         progress: bool = True,
     ) -> AsyncIterator[RStarProgress | RStarResult]:
+        chain, config = self._for_call(config)
+        if chain is not self:
+            async for event in chain._aiter(input, run_manager, config, progress):
+                yield event
+            return
         question = self.check_question(input)
         start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
