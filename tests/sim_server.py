@@ -88,7 +88,7 @@ def _question_offset(prompt: str) -> int:
 
 def complete(model: Any, prompt: str, n: int, stop: list[str], max_tokens: int | None) -> list:
     """``n`` (text, finish_reason) samples for ``prompt``: deterministic in the prompt."""
-    from langchain_rstar.sampling.sampler import truncate_at_stop
+    from langchain_rstar.sampling.text import cut_at_stop as truncate_at_stop
 
     offset = _question_offset(prompt)
     out = []

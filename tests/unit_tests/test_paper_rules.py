@@ -481,3 +481,10 @@ def test_a_rollout_ending_on_a_step_without_a_stated_answer_votes_its_last_numbe
     (cand,) = build_candidates(nodes, reference, finished, "tree_and_rollouts")
     assert (cand["node_id"], cand["answer"], cand["frequency"]) == ("0/A1.0", "12", 1)
     assert build_candidates(nodes, CHECKER, finished, "tree_and_rollouts") == []
+
+
+def test_verification_counts_the_pools_frequency_as_copies() -> None:
+    from langchain_rstar.search.verify import _count
+
+    assert _count({"frequency": 3}) == 3 and _count({"frequency": None}) == 1
+    assert _count({}) == 1
