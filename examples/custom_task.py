@@ -136,7 +136,8 @@ def scripted_llm() -> ScriptedLLM:
                 ],
             ),
         ],
-        default=[" The answer is Monday."],
+        # anything else (e.g. the discriminator completing a masked solution mid-sentence)
+        default=[" 4 days after Friday is Tuesday. The answer is Tuesday."],
     )
 
 
