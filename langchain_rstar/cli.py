@@ -416,7 +416,10 @@ def make_parser() -> argparse.ArgumentParser:
         "--task", choices=TASKS, default=None, help=TASK_HELP + " (default: arithmetic)"
     )
     sv.add_argument(
-        "--no-verify", action="store_true", help="skip mutual verification (generator majority)"
+        "--no-verify",
+        action="store_true",
+        help="skip mutual verification (answer = generator majority); without it the "
+        "generator verifies its own candidates (--profile fast: no verification)",
     )
     sv.add_argument("--quiet", action="store_true", help="no progress on stderr")
     _search_options(sv)
@@ -434,7 +437,10 @@ def make_parser() -> argparse.ArgumentParser:
     se.add_argument("--served-model-name", help="model name clients use (default rstar-<model>)")
     se.add_argument("--task", choices=["arithmetic", "math", "yesno"], default=None)
     se.add_argument(
-        "--no-verify", action="store_true", help="skip mutual verification (generator majority)"
+        "--no-verify",
+        action="store_true",
+        help="skip mutual verification (answer = generator majority); without it the "
+        "generator verifies its own candidates (--profile fast: no verification)",
     )
     se.add_argument(
         "--max-num-rollouts", type=int, default=1024, help="largest num_rollouts a request may ask"
@@ -930,7 +936,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.scripted:
         model_label = SCRIPTED_LABEL
         _err(f"model: {SCRIPTED_LABEL}")
-    chain = RStarChain(generator=llm, discriminator=None if args.no_verify else True, config=config)
+    chain = RStarChain(
+        generator=llm, discriminator=False if args.no_verify else None, config=config
+    )
     result: RStarResult | None = None
     progress = None if args.quiet else _SolveProgress(config.num_rollouts)
     try:
@@ -1006,7 +1014,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     llm, model_label = build_llm(args)
     if args.scripted:
         _err(f"model: {SCRIPTED_LABEL}")
-    chain = RStarChain(generator=llm, discriminator=None if args.no_verify else True, config=config)
+    chain = RStarChain(
+        generator=llm, discriminator=False if args.no_verify else None, config=config
+    )
     name = served_name(args)
     _err(f"serving {name} ({model_label}) on http://{args.host}:{args.port}/v1")
     serve(

@@ -168,7 +168,7 @@ class RStarMethod:
         self.verify = verify
         self.name = "rstar" if verify else "rstar-gen"
         disc: BaseLanguageModel | bool | None
-        disc = (discriminator if discriminator is not None else True) if verify else None
+        disc = (discriminator if discriminator is not None else True) if verify else False
         self.chain = RStarChain(generator=generator, discriminator=disc, config=self.config)
         self._by_task: dict[str, Any] = {self.config.task: self.chain}
 
