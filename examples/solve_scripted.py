@@ -49,6 +49,12 @@ def scripted_llm() -> ScriptedLLM:
                 r"Step \d+:$",
                 [" 5 * 6 = 30 muffins. The answer is 30.", right, " 6 + 5 = 11. The answer is 11."],
             ),
+            (
+                # Verification: a solution cut off inside a line (the word masks) is
+                # completed the right way.
+                r"\A(?!.*step by step\.\Z).*\n(?:Step|Sub-question) 1:.*[^\s:]\Z",
+                [" and 7 of the 30 muffins are sold, so 30 - 7 = 23 are left. The answer is 23."],
+            ),
         ],
         default=[" The answer is 30."],
     )
@@ -84,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> RStarResult:
     assert result is not None
     print(f"\nQuestion: {result.question}")
     print(f"Answer:   {result.answer}  (confidence {result.confidence:.2f})")
-    print(f"Verification: {result.verification.reason}")
+    v = result.verification
+    print(f"Verification ({v.verifier or 'none'}): {v.reason}")
     print("Winning trajectory:")
     for i, step in enumerate(result.trajectory, 1):
         print(f"  {i}. [{step.action}] {step.text}")

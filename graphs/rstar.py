@@ -2,7 +2,7 @@
 
 ``langgraph.json`` at the repository root points at :data:`graph` in this file::
 
-    pip install -e . "langgraph-cli[inmem]"
+    pip install -e . "langgraph-cli[inmem]"   # plus .[openai] for RSTAR_BASE_URL
     langgraph dev                     # Studio opens on the "rstar" graph
 
 Input ``{"question": "...", "num_rollouts": 8}`` (``num_rollouts`` optional); output
@@ -23,6 +23,8 @@ Environment (read once, when the server loads this file):
     RSTAR_NUM_ROLLOUTS    default rollouts per question (16).
     RSTAR_MAX_ROLLOUTS    largest ``num_rollouts`` a request may ask for (64).
     RSTAR_TASK            answer family: arithmetic (default), math or yesno.
+    RSTAR_PROFILE         search profile: paper (default; the generator also verifies its
+                          candidates) or fast (cheaper; no verification).
     Without RSTAR_BASE_URL or RSTAR_SCRIPTED the embedded model runs in-process (vLLM, else
     transformers); with neither installed, loading fails with an install hint.
 
@@ -140,10 +142,12 @@ def _chain_from_env() -> RStarChain:
     config = RStarConfig(
         num_rollouts=_env_int("RSTAR_NUM_ROLLOUTS", 16),
         task=os.environ.get("RSTAR_TASK", "arithmetic"),  # type: ignore[arg-type]
+        profile=os.environ.get("RSTAR_PROFILE") or "paper",  # type: ignore[arg-type]
     )
     llm = _llm_from_env()
-    # the generator verifies itself (one engine serves both roles)
-    return RStarChain(generator=llm, discriminator=True, config=config)
+    # No discriminator: the profile decides (paper: the generator verifies itself, one
+    # engine serving both roles; fast: no verification), as for RStarChain(generator=llm).
+    return RStarChain(generator=llm, config=config)
 
 
 def check_num_rollouts(value: Any, default: int, max_rollouts: int) -> int:

@@ -1,4 +1,16 @@
-"""``RStarChain``: the rStar search as a LangChain ``Runnable[str, RStarResult]``."""
+"""``RStarChain``: the rStar search as a LangChain ``Runnable[str, RStarResult]``.
+
+Inputs: a question string, a mapping with a ``question`` key, or a LangChain ``PromptValue``
+(so ``PromptTemplate | chain`` and ``ChatPromptTemplate | chain`` work: a string prompt is
+the question; of a chat prompt, the last human message is).
+
+Per-call overrides: ``config={"configurable": {"rstar": {"num_rollouts": 4}}}`` changes
+:class:`RStarConfig` fields for one call (validated before any model call; an unknown field
+is an error). Only the ``"rstar"`` key of ``configurable`` is read: LangGraph and LangSmith
+keep their own keys there (``thread_id``, ``checkpoint_ns``, ...), and a model in the same
+pipeline may have configurable fields named like ours (``temperature``), so a bare field name
+is never taken as an override.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +24,8 @@ from langchain_core.callbacks import (
     CallbackManagerForChainRun,
 )
 from langchain_core.language_models import BaseLanguageModel
+from langchain_core.messages import HumanMessage
+from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
@@ -45,11 +59,34 @@ from langchain_rstar.search.candidates import (
 )
 from langchain_rstar.search.graph import build_graph
 from langchain_rstar.search.state import ROOT_ID
+from langchain_rstar.search.verify import model_label
 from langchain_rstar.tool import RStarTool
 
 __all__ = ["RStarChain", "RStarInput", "validate_question"]
 
-RStarInputType = Union[str, Mapping[str, Any]]  # noqa: UP007 - a runtime alias
+RStarInputType = Union[str, Mapping[str, Any], PromptValue]  # noqa: UP007 - a runtime alias
+
+#: The ``configurable`` key holding per-call :class:`RStarConfig` overrides.
+OVERRIDES_KEY = "rstar"
+
+# Bidirectional embeddings, overrides and isolates: they make text display in another order
+# than the model reads it ("Trojan Source"); the marks LRM/RLM/ALM are ordinary RTL text.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Letters and symbols that render as nothing (besides whitespace and format characters).
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
+
+
+def _invisible(c: str) -> bool:
+    """Whitespace, a format character (ZWSP, ZWJ, BOM, soft hyphen...), a variation selector
+    or a blank-looking letter: a question made only of these shows nothing."""
+    if c.isspace() or c in _BLANK_LOOKING:
+        return True
+    category = unicodedata.category(c)
+    if category == "Cf":
+        return True
+    return category == "Mn" and (
+        "\ufe00" <= c <= "\ufe0f" or "\U000e0100" <= c <= "\U000e01ef" or "\u180b" <= c <= "\u180f"
+    )
 
 
 class RStarInput(BaseModel):
@@ -61,15 +98,20 @@ class RStarInput(BaseModel):
 def validate_question(value: Any, max_chars: int = 20_000) -> str:
     """Check a question before any model call.
 
-    Rules: a ``str`` (or a mapping with a ``question`` string); not empty or whitespace
-    only; at most ``max_chars`` characters; no NUL bytes or other control characters
-    except tab and newlines, and no lone surrogates (binary data, or bytes decoded with
-    ``surrogateescape``, is rejected, not cleaned). Surrounding whitespace is stripped and
-    the text is NFC-normalised.
+    Rules: a ``str`` (or a mapping with a ``question`` string, or a ``PromptValue``: a
+    string prompt's text, or a chat prompt's last human message); not empty, whitespace
+    only or invisible only (zero-width spaces, BOMs, joiners, variation selectors,
+    blank-looking fillers); at most ``max_chars`` characters; no NUL bytes or other control
+    characters except tab and newlines, no bidirectional embedding/override/isolate controls
+    (U+202A-E, U+2066-9: text that displays differently from what the model reads), and no
+    lone surrogates (binary data, or bytes decoded with ``surrogateescape``, is rejected,
+    not cleaned). Surrounding whitespace is stripped and the text is NFC-normalised.
 
     Raises:
         ValueError: with the reason, when the question breaks a rule.
     """
+    if isinstance(value, PromptValue):
+        value = _prompt_value_text(value)
     if isinstance(value, Mapping):
         if "question" not in value:
             raise ValueError(
@@ -105,7 +147,54 @@ def validate_question(value: Any, max_chars: int = 20_000) -> str:
             f"the question contains {len(bad)} control or surrogate character(s) such as "
             f"{bad[0]!r}; binary or control characters are not accepted"
         )
+    bidi = [c for c in text if c in _BIDI_CONTROLS]
+    if bidi:
+        raise ValueError(
+            f"the question contains {len(bidi)} bidirectional override/embedding/isolate "
+            f"control(s) such as {bidi[0]!r} (U+{ord(bidi[0]):04X}); they make the text "
+            "display differently from what the model reads"
+        )
+    if all(map(_invisible, text)):
+        raise ValueError(
+            f"the question is empty: its {len(text)} character(s) are all invisible "
+            f"(such as U+{ord(text[0]):04X}: zero-width, format or blank characters)"
+        )
     return text
+
+
+def _prompt_value_text(value: PromptValue) -> str:
+    """The question in a prompt value: a chat prompt's last human message, else its text."""
+    if not isinstance(value, ChatPromptValue):
+        return value.to_string()
+    for message in reversed(value.messages):
+        if isinstance(message, HumanMessage):
+            content = message.content
+            if isinstance(content, str):
+                return content
+            return "\n".join(
+                part if isinstance(part, str) else str(part.get("text", ""))
+                for part in content
+                if isinstance(part, str) or part.get("type") == "text"
+            )
+    raise ValueError("the chat prompt has no human message to take the question from")
+
+
+def _call_overrides(config: RunnableConfig) -> dict[str, Any]:
+    """The per-call config overrides (``configurable["rstar"]``), checked to be a mapping."""
+    raw = (config.get("configurable") or {}).get(OVERRIDES_KEY)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(
+            f'configurable["{OVERRIDES_KEY}"] must be a mapping of RStarConfig fields, got '
+            f"{type(raw).__name__}"
+        )
+    unknown = sorted(set(raw) - set(RStarConfig.model_fields))
+    if unknown:
+        raise ValueError(
+            f'configurable["{OVERRIDES_KEY}"] has unknown RStarConfig field(s) {unknown}'
+        )
+    return dict(raw)
 
 
 class RStarChain(Runnable[RStarInputType, RStarResult]):
@@ -114,9 +203,11 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
     Args:
         generator: any LangChain ``BaseLLM`` or ``BaseChatModel``; None uses the embedded
             default small model (:func:`langchain_rstar.llms.default_llm`).
-        discriminator: the model that verifies candidates; None means no verification
-            when a generator is given (answer = generator majority), and the embedded model
-            when neither is given; ``True`` uses the generator as its own discriminator.
+        discriminator: the model that verifies candidates. None (default): the generator
+            verifies its own candidates (``RStarConfig.self_verify``, on in the ``paper``
+            profile; the ``fast`` profile then skips verification). ``True``: the generator
+            verifies. ``False``: no verification (answer = generator majority), kept by
+            :meth:`with_overrides`. ``result.verification.verifier`` says which model did.
         config: an :class:`RStarConfig` (or a dict of its fields).
         checkpointer: optional LangGraph checkpointer; with a ``thread_id`` in the config an
             interrupted search resumes from its last finished step.
@@ -146,8 +237,11 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         if generator is None:
             generator = default_llm()
             if discriminator is None:
-                discriminator = generator
-        if discriminator is True:
+                discriminator = True  # the embedded model verifies itself, in every profile
+        # What the caller asked for: copies (with_overrides) resolve it again under their
+        # own config, so an explicit False stays off and None follows self_verify.
+        self._discriminator_arg: Any = discriminator
+        if discriminator is True or (discriminator is None and config.self_verify):
             discriminator = generator
         elif discriminator is False:
             discriminator = None
@@ -165,7 +259,12 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             else self._sampler(discriminator)
         )
         self._graph = build_graph(
-            self._gen_sampler, self._disc_sampler, checkpointer=checkpointer, name="rstar_search"
+            self._gen_sampler,
+            self._disc_sampler,
+            checkpointer=checkpointer,
+            name="rstar_search",
+            verifier="generator" if discriminator is generator else "discriminator",
+            verifier_model=None if discriminator is None else model_label(discriminator),
         )
 
     def _sampler(self, llm: Any) -> Sampler:
@@ -212,10 +311,9 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             pydantic.ValidationError: naming the field, when a value is invalid.
         """
         config = RStarConfig.model_validate({**self.config.model_dump(), **fields})
-        shared = self.discriminator is not None and self.discriminator is self.generator
         return RStarChain(
             generator=self.generator,
-            discriminator=True if shared else self.discriminator,
+            discriminator=self._discriminator_arg,
             config=config,
             checkpointer=self.checkpointer,
             name=self.name or "RStar",
@@ -259,6 +357,31 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         return validate_question(value, self.config.max_question_chars)
 
     # -- state helpers -----------------------------------------------------------------
+    def _for_call(self, config: RunnableConfig) -> tuple[RStarChain, RunnableConfig]:
+        """The chain to run one call with (this one, or one with the call's overrides) and
+        the call's config without the overrides; checks before any model call.
+
+        Raises:
+            ValueError: for an unknown override field or a bad value (pydantic's error
+                names the field), or a checkpointer without a ``thread_id``.
+        """
+        overrides = _call_overrides(config)
+        if overrides:
+            configurable = dict(config.get("configurable") or {})
+            configurable.pop(OVERRIDES_KEY, None)
+            config = {**config, "configurable": configurable}
+            return self.with_overrides(**overrides), config
+        if self.checkpointer is not None and not (config.get("configurable") or {}).get(
+            "thread_id"
+        ):
+            # LangGraph's own message (its check is skipped once we add our scope key, and
+            # the checkpointer then fails with a bare KeyError)
+            raise ValueError(
+                "Checkpointer requires one or more of the following 'configurable' keys: "
+                "thread_id, checkpoint_ns, checkpoint_id"
+            )
+        return self, config
+
     def _graph_config(self, config: RunnableConfig, run_manager: Any) -> RunnableConfig:
         out = patch_config(
             config,
@@ -316,7 +439,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         }
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
-        checker = checker_for(self.config.task)
+        checker = checker_for(self.config.task, self.config.answer_extraction)
         best, confidence = final_answer(
             build_candidates(values.get("nodes") or {}, checker), checker
         )
@@ -336,7 +459,9 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         nodes: dict[str, Any] = dict(values.get("nodes") or {})
         candidates = [Candidate.model_validate(c) for c in values.get("candidates") or []]
         answer = values.get("answer")
-        best = winning_candidate(candidates, answer, checker_for(self.config.task))
+        best = winning_candidate(
+            candidates, answer, checker_for(self.config.task, self.config.answer_extraction)
+        )
         trajectory: list[Step] = best.trajectory if best is not None else []
         usage_raw = values.get("usage") or {}
         busy = _union_seconds(values.get("intervals") or [])
@@ -398,6 +523,10 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
         progress: bool = True,
     ) -> Iterator[RStarProgress | RStarResult]:
+        chain, config = self._for_call(config)
+        if chain is not self:
+            yield from chain._iter(input, run_manager, config, progress)
+            return
         question = self.check_question(input)
         start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
@@ -424,6 +553,11 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
         progress: bool = True,
     ) -> AsyncIterator[RStarProgress | RStarResult]:
+        chain, config = self._for_call(config)
+        if chain is not self:
+            async for event in chain._aiter(input, run_manager, config, progress):
+                yield event
+            return
         question = self.check_question(input)
         start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))

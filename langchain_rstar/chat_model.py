@@ -145,7 +145,8 @@ class ChatRStar(BaseChatModel):
         chain: the :class:`RStarChain` to run; or give ``generator`` (and optionally
             ``discriminator``/``config``) and one is built.
         generator: the generator model (any LangChain LLM or chat model).
-        discriminator: as in :class:`RStarChain` (``True``: the generator verifies).
+        discriminator: as in :class:`RStarChain` (None: the generator verifies in the
+            ``paper`` profile, nobody in ``fast``; ``True``: the generator; ``False``: none).
         config: an :class:`RStarConfig` or a dict of its fields.
         model: the name reported in traces and responses (default ``rstar``).
         temperature, max_tokens, timeout, max_retries: when set, override the search's
@@ -207,7 +208,7 @@ class ChatRStar(BaseChatModel):
                 )
             chain = RStarChain(
                 generator=self.generator,
-                discriminator=True if self.discriminator is None else self.discriminator,
+                discriminator=self.discriminator,
                 config=self.config,
             )
         self._chain = chain.with_overrides(**overrides) if overrides else chain

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["FAST_PROFILE", "PROFILES", "RStarConfig", "top_p_is_costly"]
+from langchain_rstar.prompts.task import TaskSpec, task_spec
+
+__all__ = [
+    "CALL_TIMEOUT_BASE_S",
+    "CALL_TIMEOUT_PER_TOKEN_S",
+    "FAST_PROFILE",
+    "PROFILES",
+    "RStarConfig",
+    "default_call_timeout",
+    "top_p_is_costly",
+]
 
 #: The named search profiles (``RStarConfig.paper()``, ``RStarConfig.fast()``).
 PROFILES = ("paper", "fast")
@@ -14,7 +24,39 @@ PROFILES = ("paper", "fast")
 #: What ``profile="fast"`` changes against the defaults (which are the ``paper`` profile's:
 #: the authors' reference code, minus its gold-answer leak). Each entry is one documented
 #: deviation a user can also set alone; explicit fields always win over the profile.
-FAST_PROFILE: dict[str, Any] = {}
+FAST_PROFILE: dict[str, Any] = {
+    # --- paper vs fast: verification (see the fields of the same names) ---
+    "self_verify": False,
+    "mask_unit": "step",
+    "mask_cuts": "distinct",
+    "verify_question": "path",
+    "verify_dedupe": False,
+    "verify_max_tokens": None,
+    "verify_max_answer_chars": None,
+    "final_score": "reward_x_confidence",
+    # one shared 4-example block for every action, 2 rephrase examples (shorter prompts)
+    "exemplar_set": "fast",
+    # the last stated answer the family can read (the reference reads the first number
+    # after "answer is", else the last number of the text)
+    "answer_extraction": "marker",
+}
+
+
+#: The default per-call timeout (``call_timeout=None``) is ``CALL_TIMEOUT_BASE_S +
+#: CALL_TIMEOUT_PER_TOKEN_S * max_tokens`` of the call (572 s at the default 256 tokens, 316 s
+#: for a 128-token one-line action): a minute for queueing and the prompt, then 2 s per token,
+#: a rate (0.5 token/s per sequence) no working backend is slower than -- the slowest measured
+#: here, Gemma 3 270M on a busy 2-core CPU, decoded a step of a 6-sequence batch in 0.18 s.
+#: Read at call time (tests shrink them).
+CALL_TIMEOUT_BASE_S = 60.0
+CALL_TIMEOUT_PER_TOKEN_S = 2.0
+
+
+def default_call_timeout(max_tokens: int | None) -> float:
+    """The per-call timeout used when ``RStarConfig.call_timeout`` is None (see
+    :data:`CALL_TIMEOUT_BASE_S`); ``max_tokens`` None counts as 256."""
+    tokens = 256 if max_tokens is None else max(int(max_tokens), 1)
+    return CALL_TIMEOUT_BASE_S + CALL_TIMEOUT_PER_TOKEN_S * tokens
 
 
 class RStarConfig(BaseModel):
@@ -41,9 +83,36 @@ class RStarConfig(BaseModel):
     )
 
     # --- task --------------------------------------------------------------------------
-    task: Literal["arithmetic", "math", "yesno"] = Field(
+    task: str = Field(
         "arithmetic",
-        description="Answer family: numeric word problems, competition math, or yes/no.",
+        description=(
+            "The task: a built-in family ('arithmetic': numeric word problems, 'math': "
+            "competition math, 'yesno': yes/no questions) or a TaskSpec. A spec is registered "
+            "under its name and the config stores the name (plain data; see "
+            "langchain_rstar.prompts.task for where a name is resolved)."
+        ),
+    )
+
+    # --- paper vs fast: prompts ------------------------------------------------------------
+    exemplar_set: Literal["paper", "fast"] = Field(
+        "paper",
+        description=(
+            "'paper': each action shows its own few-shot family in the rStar reference's "
+            "counts (8 step-by-step solutions for A2 and the discriminator, 4 one-step "
+            "solutions for A1, 4 decompositions for A3/A4, 8 rephrasings for A5). 'fast': one "
+            "shared 4-example block for every solving action and 2 rephrasings."
+        ),
+    )
+    answer_extraction: Literal["reference", "marker"] = Field(
+        "reference",
+        description=(
+            "How a completion's answer is read. 'reference': as the rStar reference "
+            "evaluator (the first number after 'answer is', else the last number; MATH: the "
+            "text after 'answer is', else the last \\boxed{}; yes/no: the first yes/no "
+            "after 'answer is', else the last); a one-step thought (A1) then states an "
+            "answer only when it says 'answer is'. 'marker': the last stated answer the "
+            "family can read ('The answer is X', 'Answer: X', '#### X', \\boxed{X})."
+        ),
     )
 
     # --- search (generator) --------------------------------------------------------------
@@ -111,11 +180,90 @@ class RStarConfig(BaseModel):
     seed: int | None = Field(0, description="Seed for tree decisions and sampling.")
 
     # --- mutual verification (discriminator) ---------------------------------------------
-    verify: bool = Field(True, description="Run mutual verification when a discriminator is set.")
+    verify: bool = Field(
+        True,
+        description=(
+            "Run mutual verification. False opts out whatever models are given (the answer "
+            "is the generator's majority)."
+        ),
+    )
     num_masks: int = Field(4, ge=1, le=32)
     mask_low: float = Field(0.2, ge=0.0, le=1.0)
     mask_high: float = Field(0.5, ge=0.0, le=1.0)
-    mask_unit: Literal["step", "word"] = "step"
+
+    # --- paper vs fast: verification -----------------------------------------------------
+    # Defaults are the reference code's (run_src/do_discriminate.py and
+    # rstar_utils.mask_solution_trace); FAST_PROFILE holds the package's earlier behaviour.
+    self_verify: bool = Field(
+        True,
+        description=(
+            "With no discriminator given, the generator verifies its own candidates (paper; "
+            "the same model is the honest default for 'a second SLM of similar ability'). "
+            "False (fast): no discriminator means no verification. discriminator=False or "
+            "verify=False always opts out."
+        ),
+    )
+    mask_unit: Literal["step", "word"] = Field(
+        "word",
+        description=(
+            "What a masked prefix counts: words of the candidate's solution (paper) or its "
+            "steps (fast; the prefix ends with the next step's 'Step k:' cue)."
+        ),
+    )
+    mask_cuts: Literal["ceil", "distinct"] = Field(
+        "ceil",
+        description=(
+            "'ceil' (paper): exactly num_masks prefixes at mask_low..mask_high of the length, "
+            "each rounded up, duplicates kept (3 words -> 1,1,2,2; 10 -> 2,3,4,5). 'distinct' "
+            "(fast): the same fractions rounded to nearest, kept below the length, duplicates "
+            "merged (often 2 prefixes for a short candidate)."
+        ),
+    )
+    verify_question: Literal["original", "path"] = Field(
+        "original",
+        description=(
+            "The question the discriminator sees before a masked prefix: the user's question "
+            "(paper) or the candidate's last rephrasing, if any (fast)."
+        ),
+    )
+    verify_dedupe: bool = Field(
+        True,
+        description=(
+            "Verify each distinct solution text once and count its copies (paper: the "
+            "reference groups identical traces and weights them by frequency); False (fast): "
+            "every candidate is verified on its own."
+        ),
+    )
+    verify_max_tokens: int | None = Field(
+        512,
+        ge=1,
+        le=32_768,
+        description="Token cap of a discriminator completion (paper 512); None: max_tokens.",
+    )
+    verify_max_answer_chars: int | None = Field(
+        100,
+        ge=1,
+        description=(
+            "Candidates whose answer is longer are neither verified nor counted in the final "
+            "pick (the reference drops them); None keeps every candidate."
+        ),
+    )
+    final_score: Literal[
+        "confidence_plus_survival", "frequency_plus_survival", "reward_x_confidence"
+    ] = Field(
+        "confidence_plus_survival",
+        description=(
+            "How the surviving (mutually consistent) candidates pick the answer. Both "
+            "'*_plus_survival' rules score an answer by its share among the survivors plus "
+            "its survival rate (survivors with it / candidates with it), copies counted; the "
+            "share weights each copy by its answer confidence ('confidence_plus_survival', "
+            "the reference code's default, rc_criteria='reward') or by 1 "
+            "('frequency_plus_survival', rc_criteria='freq'); with no survivor the answer "
+            "with the largest weight among all candidates wins. 'reward_x_confidence' (fast; "
+            "the paper's text): survivors' reward x confidence summed per answer, with no "
+            "survivor the generator majority stands."
+        ),
+    )
     num_completions: int = Field(1, ge=1, le=64, description="Completions per masked prefix.")
     verify_temperature: float = Field(1.0, ge=0.0, le=5.0)
     consistency: Literal["loose", "mid", "strict", "maj"] = "mid"
@@ -128,8 +276,9 @@ class RStarConfig(BaseModel):
 
     # --- reliability and limits --------------------------------------------------------
     # Limits are checked between waves (every ``rollout_batch`` rollouts): the wave in
-    # flight finishes, so a search can overshoot a limit by one wave's expansions. A hit
-    # limit ends the search with stop_reason "limit" and its name in limits_hit.
+    # flight finishes, so a search can overshoot max_nodes / max_total_tokens by one wave's
+    # expansions; max_wall_seconds also cuts the model calls in flight at the deadline. A
+    # hit limit ends the search with stop_reason "limit" and its name in limits_hit.
     max_retries: int = Field(
         2, ge=0, le=20, description="Retries of a failing model call (each attempt is counted)."
     )
@@ -141,7 +290,9 @@ class RStarConfig(BaseModel):
         gt=0.0,
         description=(
             "Seconds one model call attempt may take before it counts as failed (and is "
-            "retried). None: no limit; set it to bound a search against a hung backend."
+            "retried). None (default): derived from the call's max_tokens, 60 s + 2 s per "
+            "token (572 s at max_tokens=256; see default_call_timeout), so a hung backend "
+            "never hangs a search. float('inf'): no limit."
         ),
     )
     dead_after: int = Field(
@@ -167,8 +318,9 @@ class RStarConfig(BaseModel):
         None,
         gt=0.0,
         description=(
-            "Wall time of the search per question, checked between waves (the wave in "
-            "flight finishes; verification is not counted)."
+            "Wall time of the search per question: model calls still running at the "
+            "deadline are abandoned (recorded as errors, not as backend failures) and the "
+            "search returns its partial tree with limits_hit; verification is not counted."
         ),
     )
     max_question_chars: int = Field(
@@ -192,6 +344,19 @@ class RStarConfig(BaseModel):
         """The ``fast`` profile (every deviation in :data:`FAST_PROFILE`) with ``fields``
         changed."""
         return cls(**{**fields, "profile": "fast"})
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_name(cls, value: Any) -> Any:
+        if isinstance(value, TaskSpec):
+            return value.register().name
+        if isinstance(value, str):
+            task_spec(value)  # a clear error for an unknown name
+        return value
+
+    def task_spec(self) -> TaskSpec:
+        """The :class:`~langchain_rstar.TaskSpec` this config names."""
+        return task_spec(self.task)
 
     @model_validator(mode="after")
     def _check_ranges(self) -> RStarConfig:

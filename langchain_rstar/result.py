@@ -154,7 +154,15 @@ class Usage(BaseModel):
 
 
 class Verification(BaseModel):
-    """How the final answer was chosen."""
+    """How the final answer was chosen.
+
+    ``verifier`` says which model was set to verify: ``"generator"`` (the generator checks
+    its own candidates, the default when no discriminator is given), ``"discriminator"`` (a
+    separate model, named in ``verifier_model``), or None when verification was off
+    (``discriminator=False``, ``verify=False``, or the ``fast`` profile without a
+    discriminator). ``ran`` says whether it actually ran (it is skipped when the generator
+    is unanimous, see ``skipped`` and ``reason``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -165,6 +173,12 @@ class Verification(BaseModel):
     reason: str = ""
     generator_answer: str | None = None
     generator_confidence: float = 0.0
+    verifier: Literal["generator", "discriminator"] | None = None
+    verifier_model: str | None = Field(None, description="Name of the verifying model.")
+    rule: str = Field("", description="The final_score rule that picked the answer.")
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Each surviving answer's final score."
+    )
 
 
 class RStarResult(BaseModel):

@@ -85,7 +85,11 @@ def format_result(
         return "\n".join(lines)
     verification = result.verification
     if verification.ran and not verification.fell_back:
-        how = "verified by a second model"
+        how = (
+            "verified by a second model"
+            if verification.verifier == "discriminator"
+            else "verified by the model re-solving its own partial solutions"
+        )
     elif verification.ran:
         how = "not confirmed by verification; generator majority"
     else:

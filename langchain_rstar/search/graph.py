@@ -51,6 +51,8 @@ def build_graph(
     *,
     checkpointer: Any = None,
     name: str = "rstar",
+    verifier: str = "discriminator",
+    verifier_model: str | None = None,
 ) -> Any:
     """Compile the controller graph.
 
@@ -60,6 +62,9 @@ def build_graph(
             (the answer is the generator's weighted majority).
         checkpointer: optional LangGraph checkpointer.
         name: the compiled graph's name.
+        verifier: ``"generator"`` when ``discriminator`` samples the generator model, else
+            ``"discriminator"`` (reported in the result's ``verification``).
+        verifier_model: the verifying model's name (reported likewise).
 
     Returns:
         The compiled graph (a LangGraph ``CompiledStateGraph``).
@@ -82,7 +87,10 @@ def build_graph(
     builder.add_conditional_edges("advance", route, [*action_names, "backprop", "collect"])
     builder.add_conditional_edges("backprop", route, [*action_names, "backprop", "collect"])
     if discriminator is not None:
-        builder.add_node("verify", build_verify_graph(discriminator))
+        builder.add_node(
+            "verify",
+            build_verify_graph(discriminator, verifier=verifier, verifier_model=verifier_model),
+        )
         builder.add_conditional_edges("collect", InlineRoute(route_after_collect), ["verify", END])
         builder.add_edge("verify", END)
     else:

@@ -145,8 +145,10 @@ def apples_llm(**kwargs: Any) -> ScriptedLLM:
 
     Its first sample, and the root's direct-answer majority, say 12 (wrong); deeper
     trajectories (a thought then the answer, or sub-questions) reach 10 with full
-    agreement, so only search and voting find the right answer. Its answers to other
-    questions mean nothing.
+    agreement, so only search and voting find the right answer. As a discriminator it
+    completes a solution cut off inside a line (the ``paper`` profile's word masks) the
+    right way, to 10, whatever the prefix began; a prefix that ends with a step cue gets
+    the generator's samples. Its answers to other questions mean nothing.
 
     Args:
         **kwargs: further :class:`ScriptedLLM` fields (e.g. ``latency``).
@@ -176,6 +178,12 @@ def apples_llm(**kwargs: Any) -> ScriptedLLM:
                     right,
                     " 3 + 4 = 7 apples. The answer is 7.",
                 ],
+            ),
+            (
+                # A masked solution cut inside a line (not a cue ending in ':', not A4's
+                # "step by step." hint): complete it to the right answer.
+                r"\A(?!.*step by step\.\Z).*\n(?:Step|Sub-question) 1:.*[^\s:]\Z",
+                [" and 2 of the 12 apples are eaten, so 12 - 2 = 10 are left. The answer is 10."],
             ),
         ],
         default=[" The answer is 12."],

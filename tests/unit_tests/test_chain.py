@@ -17,7 +17,7 @@ def test_search_and_voting_find_the_answer_a_first_sample_misses() -> None:
     # The model's first sample, and the root's direct-answer majority, say 12.
     first = llm.invoke("Question: " + QUESTION + "\nStep 1:", stop=["\n\n"])
     assert "The answer is 12" in first
-    chain = RStarChain(generator=llm, config=RStarConfig(num_rollouts=8))
+    chain = RStarChain(generator=llm, discriminator=False, config=RStarConfig(num_rollouts=8))
     result = chain.invoke(QUESTION)
     assert result.answer == GOLD
     direct = [c for c in result.candidates if c.node_id == "0/A2.0"]

@@ -432,7 +432,9 @@ def test_a_wave_sends_its_expansions_concurrently(use_async: bool) -> None:
     def peak(batch: int) -> tuple[int, float]:
         llm = ConcurrencyLLM(responder=varied, latency=0.03)
         chain = RStarChain(
-            generator=llm, config=RStarConfig(num_rollouts=8, rollout_batch=batch, **SMALL)
+            generator=llm,
+            discriminator=False,  # the search's waves only
+            config=RStarConfig(num_rollouts=8, rollout_batch=batch, **SMALL),
         )
         start = time.perf_counter()
         if use_async:
@@ -517,7 +519,9 @@ def test_usage_counts_what_the_model_was_asked(batch: int) -> None:
 
 def test_one_line_actions_get_the_line_token_cap() -> None:
     llm = varied_llm()
-    RStarChain(generator=llm, config=RStarConfig(num_rollouts=4, **SMALL)).invoke(QUESTION)
+    RStarChain(
+        generator=llm, discriminator=False, config=RStarConfig(num_rollouts=4, **SMALL)
+    ).invoke(QUESTION)
     caps: dict[str, set[int]] = {"A2": set(), "line": set()}
     for prompts, kw in llm.calls:
         direct = bool(re.search(r"Step \d+:$", prompts[0])) and kw["n"] == SMALL["num_votes"]

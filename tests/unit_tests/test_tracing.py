@@ -18,6 +18,7 @@ from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from langchain_core.tracers.schemas import Run
 
 from langchain_rstar import RStarChain, RStarConfig
+from langchain_rstar import prompts as P
 from langchain_rstar.search.actions import ACTION_NODE_NAMES
 from scripts import GOLD, QUESTION, apples_llm
 
@@ -90,7 +91,11 @@ def test_verification_has_one_run_per_candidate_and_mask(traced: tuple[Any, Run]
     assert verify
     # LangGraph traces a node and the runnable inside it: count the node runs only
     jobs = [r for r, p in walk(verify[0]) if r.name == "discriminate" and p.name != r.name]
-    assert len(jobs) == sum(len(c.masks) for c in result.candidates) > 0
+    # Copies of one solution text are verified once (paper: verify_dedupe).
+    distinct = {
+        tuple(P.path_lines([s.model_dump() for s in c.trajectory])): c for c in result.candidates
+    }
+    assert len(jobs) == sum(len(c.masks) for c in distinct.values()) > 0
 
 
 def test_one_run_per_rollout_with_its_answer(traced: tuple[Any, Run]) -> None:

@@ -84,12 +84,12 @@ def _candidate() -> dict:
 
 
 def test_masking_by_step_and_by_word() -> None:
-    cfg = RStarConfig(num_masks=4)
+    cfg = RStarConfig.fast(num_masks=4)  # the fast profile's rules (paper: test_verify_paper)
     by_step = masked_prefix(_candidate(), QUESTION, cfg)
     assert [m["cut"] for m in by_step] == [1, 2]
     assert by_step[0]["prefix"] == "Step 1: Ann has 3 * 4 = 12 apples.\nStep 2:"
     assert "The answer is 10" not in "".join(m["prefix"] for m in by_step)
-    by_word = masked_prefix(_candidate(), QUESTION, RStarConfig(num_masks=4, mask_unit="word"))
+    by_word = masked_prefix(_candidate(), QUESTION, RStarConfig.fast(num_masks=4, mask_unit="word"))
     total = by_word[0]["total"]
     assert total == len(
         "Step 1: Ann has 3 * 4 = 12 apples. Step 2: She eats 2 of them. "
@@ -118,7 +118,7 @@ def test_consistency_modes(answers, loose, mid, strict, maj) -> None:
 
 
 def test_verification_overturns_a_wrong_generator_majority() -> None:
-    cfg = RStarConfig(num_rollouts=8)
+    cfg = RStarConfig.fast(num_rollouts=8)  # score = reward x confidence, no self-verification
     gen_only = RStarChain(generator=wrong_majority_llm(), config=cfg).invoke(QUESTION)
     assert gen_only.answer == "12"
     result = RStarChain(
@@ -161,9 +161,9 @@ def test_skip_when_generator_is_unanimous() -> None:
 def test_one_discriminator_run_per_candidate_and_mask_in_one_superstep() -> None:
     disc = always(R10)
     result = RStarChain(
-        generator=wrong_majority_llm(), discriminator=disc, config=RStarConfig(num_rollouts=4)
+        generator=wrong_majority_llm(), discriminator=disc, config=RStarConfig.fast(num_rollouts=4)
     ).invoke(QUESTION)
-    checks = sum(len(c.masks) for c in result.candidates)
+    checks = sum(len(c.masks) for c in result.candidates)  # fast: every candidate on its own
     assert len(disc.calls) == checks
 
 
