@@ -364,7 +364,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=int,
         default=1,
-        help="questions in flight at once; >1 pays off with a server that batches requests",
+        help="questions in flight at once; >1 pays off with a server that batches requests; "
+        "from 32 on, rstar searches run as asyncio tasks on one event loop",
     )
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     rg = ev.add_argument_group("ray (pip install 'langchain-rstar[ray]'; docs/scaleout.md)")

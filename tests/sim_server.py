@@ -88,14 +88,14 @@ def _question_offset(prompt: str) -> int:
 
 def complete(model: Any, prompt: str, n: int, stop: list[str], max_tokens: int | None) -> list:
     """``n`` (text, finish_reason) samples for ``prompt``: deterministic in the prompt."""
-    from langchain_rstar.sampling.text import cut_at_stop as truncate_at_stop
+    from langchain_rstar.llms._common import split_at_stop
 
     offset = _question_offset(prompt)
     out = []
     for text in model.samples_for(prompt, n):
         if offset:
             text = _ANSWER.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + offset}", text)
-        text = truncate_at_stop(text, stop)
+        text, _ = split_at_stop(text, stop)
         reason = "stop"
         words = text.split(" ")
         if max_tokens is not None and len(text.split()) > max_tokens:
@@ -232,9 +232,11 @@ def start(
     env = dict(os.environ)
     root = str(HERE.parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=root
-    )
+    errors = open(str(Path(log).resolve()) + ".stderr", "ab")  # noqa: SIM115 - to the child
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=root)
+    finally:
+        errors.close()
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url + "/health", proc)

@@ -77,3 +77,49 @@ def test_search_through_the_server(vllm_server: str, model_dir: Path) -> None:
     # n samples per prompt came back from the server (A2 voted over num_votes samples)
     a2 = result.tree.get("0/A2.0")
     assert a2 is not None and a2["samples"] == 3
+
+
+def test_rstar_eval_through_vllm_router(vllm_server: str, model_dir: Path, tmp_path: Path) -> None:
+    """``rstar eval --method rstar`` through a real ``vllm-router`` in front of this module's
+    ``vllm serve`` (no second engine): every record written, the router saw the session
+    keys ``rstar/<question id>`` (docs/scaleout.md)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("vllm-router") is None:
+        pytest.skip("vllm-router not installed (pip install 'langchain-rstar[scale]')")
+    tests = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(tests))
+    import sim_server  # the router helpers live with the simulated replicas
+
+    data = tmp_path / "q.jsonl"
+    qs = [
+        {"id": "a", "problem": "Tom has 3 apples and buys 4 more. How many now?", "solution": "7"},
+        {
+            "id": "b",
+            "problem": "Sara has 10 pens and gives away 4. How many left?",
+            "solution": "6",
+        },
+    ]
+    data.write_text("".join(json.dumps(q) + "\n" for q in qs))
+    log = tmp_path / "router.log"
+    worker = vllm_server.rsplit("/v1", 1)[0]
+    router, url = sim_server.start_router([worker], log, request_timeout_secs=300)
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "langchain_rstar.cli", "eval", "--dataset", str(data)]
+    cmd += ["--method", "rstar", "--limit", "2", "--num-rollouts", "1", "--max-tokens", "48"]
+    cmd += ["--out", str(out), "--backend", "openai", "--base-url", url + "/v1"]
+    cmd += ["--model", str(model_dir), "--concurrency", "2", "--no-progress"]
+    cmd += ["--request-timeout", "630"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    finally:
+        sim_server.stop(router)
+    assert done.returncode == 0, done.stderr[-3000:]
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in recs) == ["a", "b"]
+    assert all(r["usage"]["llm_calls"] > 0 and r["usage"]["completion_tokens"] > 0 for r in recs)
+    text = log.read_text(errors="replace")
+    assert "rstar/a" in text and "rstar/b" in text  # the router routed by session key

@@ -3,7 +3,7 @@
 Two or more :mod:`sim_server` processes on 127.0.0.1 (OpenAI-compatible completions, a
 session log each) behind ``vllm-router --policy sticky_least_loaded``, driven by the real
 ``rstar eval --backend openai`` command line. No model is loaded, so these run in the unit
-stage (~1-2 min in all); they are skipped where the ``vllm-router`` wheel is absent
+stage (~4 min on the loaded 2-core box); they are skipped where the ``vllm-router`` wheel is absent
 (``pip install 'langchain-rstar[scale]'``).
 
 What they show: the same predictions through the router as direct; every question's
