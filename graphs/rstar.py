@@ -2,7 +2,7 @@
 
 ``langgraph.json`` at the repository root points at :data:`graph` in this file::
 
-    pip install -e . "langgraph-cli[inmem]"
+    pip install -e . "langgraph-cli[inmem]"   # plus .[openai] for RSTAR_BASE_URL
     langgraph dev                     # Studio opens on the "rstar" graph
 
 Input ``{"question": "...", "num_rollouts": 8}`` (``num_rollouts`` optional); output

@@ -69,6 +69,25 @@ RStarInputType = Union[str, Mapping[str, Any], PromptValue]  # noqa: UP007 - a r
 #: The ``configurable`` key holding per-call :class:`RStarConfig` overrides.
 OVERRIDES_KEY = "rstar"
 
+# Bidirectional embeddings, overrides and isolates: they make text display in another order
+# than the model reads it ("Trojan Source"); the marks LRM/RLM/ALM are ordinary RTL text.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Letters and symbols that render as nothing (besides whitespace and format characters).
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
+
+
+def _invisible(c: str) -> bool:
+    """Whitespace, a format character (ZWSP, ZWJ, BOM, soft hyphen...), a variation selector
+    or a blank-looking letter: a question made only of these shows nothing."""
+    if c.isspace() or c in _BLANK_LOOKING:
+        return True
+    category = unicodedata.category(c)
+    if category == "Cf":
+        return True
+    return category == "Mn" and (
+        "\ufe00" <= c <= "\ufe0f" or "\U000e0100" <= c <= "\U000e01ef" or "\u180b" <= c <= "\u180f"
+    )
+
 
 class RStarInput(BaseModel):
     """Input schema: the question to solve."""
@@ -80,11 +99,13 @@ def validate_question(value: Any, max_chars: int = 20_000) -> str:
     """Check a question before any model call.
 
     Rules: a ``str`` (or a mapping with a ``question`` string, or a ``PromptValue``: a
-    string prompt's text, or a chat prompt's last human message); not empty or whitespace
-    only; at most ``max_chars`` characters; no NUL bytes or other control characters
-    except tab and newlines, and no lone surrogates (binary data, or bytes decoded with
-    ``surrogateescape``, is rejected, not cleaned). Surrounding whitespace is stripped and
-    the text is NFC-normalised.
+    string prompt's text, or a chat prompt's last human message); not empty, whitespace
+    only or invisible only (zero-width spaces, BOMs, joiners, variation selectors,
+    blank-looking fillers); at most ``max_chars`` characters; no NUL bytes or other control
+    characters except tab and newlines, no bidirectional embedding/override/isolate controls
+    (U+202A-E, U+2066-9: text that displays differently from what the model reads), and no
+    lone surrogates (binary data, or bytes decoded with ``surrogateescape``, is rejected,
+    not cleaned). Surrounding whitespace is stripped and the text is NFC-normalised.
 
     Raises:
         ValueError: with the reason, when the question breaks a rule.
@@ -125,6 +146,18 @@ def validate_question(value: Any, max_chars: int = 20_000) -> str:
         raise ValueError(
             f"the question contains {len(bad)} control or surrogate character(s) such as "
             f"{bad[0]!r}; binary or control characters are not accepted"
+        )
+    bidi = [c for c in text if c in _BIDI_CONTROLS]
+    if bidi:
+        raise ValueError(
+            f"the question contains {len(bidi)} bidirectional override/embedding/isolate "
+            f"control(s) such as {bidi[0]!r} (U+{ord(bidi[0]):04X}); they make the text "
+            "display differently from what the model reads"
+        )
+    if all(map(_invisible, text)):
+        raise ValueError(
+            f"the question is empty: its {len(text)} character(s) are all invisible "
+            f"(such as U+{ord(text[0]):04X}: zero-width, format or blank characters)"
         )
     return text
 

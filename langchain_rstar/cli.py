@@ -122,8 +122,13 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
     except (ImportError, ValueError, OSError) as exc:
         raise CLIError(f"cannot load the model ({backend}): {exc}") from exc
     _OPENED.append(llm)
-    name = model or "gemma-3-270m"
-    return llm, f"{name} ({backend})"
+    return llm, _local_label(args)
+
+
+def _local_label(args: argparse.Namespace) -> str:
+    """The model label of a local engine (known without loading it)."""
+    name = getattr(args, "model", None) or "gemma-3-270m"
+    return f"{name} ({getattr(args, 'backend', 'auto') or 'auto'})"
 
 
 def _sampler_retries(args: argparse.Namespace) -> int:
@@ -362,6 +367,20 @@ def make_parser() -> argparse.ArgumentParser:
         help="questions in flight at once; >1 pays off with a server that batches requests",
     )
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rg = ev.add_argument_group("ray (pip install 'langchain-rstar[ray]'; docs/scaleout.md)")
+    rg.add_argument(
+        "--ray-address",
+        metavar="local|auto|ADDR",
+        help="run the searches on Ray actors: local starts a private Ray instance, auto "
+        "joins this machine's cluster, ADDR is HOST:PORT or ray://HOST:10001; this process "
+        "still writes every record (resume works the same)",
+    )
+    rg.add_argument(
+        "--ray-workers",
+        type=int,
+        help="Ray actors (default 2), each running up to --concurrency/W searches at once "
+        "and building its own model client; with a local backend each starts an engine",
+    )
     _search_options(ev)
     _model_options(ev)
 
@@ -606,6 +625,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.concurrency < 1:
         raise CLIError("--concurrency must be >= 1")
+    if args.ray_workers is not None and not args.ray_address:
+        raise CLIError("--ray-workers needs --ray-address (local, auto or HOST:PORT)")
+    if args.ray_workers is not None and args.ray_workers < 1:
+        raise CLIError("--ray-workers must be >= 1")
     if args.num_samples is not None and args.num_samples < 1:
         raise CLIError("--num-samples must be >= 1")
     if args.num_samples is not None and args.method != "sc":
@@ -617,22 +640,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = args.out or str(Path("runs") / f"{_safe_name(dataset)}-{label}.jsonl")
     _precheck_eval(args, examples, dataset, config, out)
     _quiet_engines(args.verbose)
-    llm, model_label = _load_model(args, show=not args.no_progress)
-    method = build_method(args.method, llm, config=config, num_samples=args.num_samples)
+    runner: Any = contextlib.nullcontext()
+    if args.ray_address:
+        # the actors build the model; this process only needs the method's settings and
+        # the model's label for the records
+        runner, method, model_label = _ray_runner(args, config, label)
+    else:
+        llm, model_label = _load_model(args, show=not args.no_progress)
+        method = build_method(args.method, llm, config=config, num_samples=args.num_samples)
     if args.scripted:
         _err(f"model: {SCRIPTED_LABEL}")
     try:
-        summary = run_evaluation(
-            examples,
-            method,
-            out,
-            dataset=dataset,
-            task=args.task,
-            model=model_label,
-            label=label,
-            concurrency=args.concurrency,
-            progress=not args.no_progress,
-        )
+        with runner:
+            summary = run_evaluation(
+                examples,
+                method,
+                out,
+                dataset=dataset,
+                task=args.task,
+                model=model_label,
+                label=label,
+                concurrency=args.concurrency,
+                progress=not args.no_progress,
+                runner=runner if args.ray_address else None,
+            )
     except (SettingsMismatchError, OutputLockedError) as exc:
         raise CLIError(str(exc)) from exc
     except ValueError as exc:  # e.g. duplicate ids in examples loaded some other way
@@ -660,6 +691,58 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _ray_method(model_args: dict[str, Any], name: str, config: Any, num_samples: Any) -> Any:
+    """Build the evaluation method inside a Ray actor (the factory :func:`_ray_runner`
+    ships; it must be importable there, hence a module-level function)."""
+    from langchain_rstar.eval.harness import build_method
+
+    args = argparse.Namespace(**model_args)
+    _quiet_engines(bool(getattr(args, "verbose", False)))
+    llm, _ = build_llm(args)
+    return build_method(name, llm, config=config, num_samples=num_samples)
+
+
+def _ray_runner(args: argparse.Namespace, config: Any, label: str) -> tuple[Any, Any, str]:
+    """(started :class:`~langchain_rstar.eval.ray_runner.RayRunner`, the method as the
+    driver sees it, the model label), or a :class:`CLIError` before any work starts."""
+    import functools
+
+    from langchain_rstar.eval.harness import build_method
+    from langchain_rstar.testing import ScriptedLLM
+
+    try:
+        from langchain_rstar.eval.ray_runner import RayRunner
+    except ImportError as exc:  # pragma: no cover - the module itself needs no ray
+        raise CLIError(str(exc)) from exc
+    local = not args.scripted and args.backend != "openai" and _provider_of(args.model) is None
+    if local:
+        model_label = _local_label(args)
+    else:
+        # remote clients and the scripted model connect to nothing until called
+        model_label = build_llm(args)[1]
+    # settings() depends on the configuration only: a placeholder model is enough here
+    method = build_method(args.method, ScriptedLLM(), config=config, num_samples=args.num_samples)
+    factory = functools.partial(
+        _ray_method, dict(vars(args)), args.method, config, args.num_samples
+    )
+    runner = RayRunner(
+        factory,
+        label=label,
+        address=args.ray_address,
+        workers=args.ray_workers or 2,
+        concurrency=args.concurrency,
+    )
+    if not args.no_progress:
+        _err(f"connecting to Ray ({args.ray_address})...")
+    try:
+        runner.start()
+    except ImportError as exc:
+        raise CLIError(str(exc)) from exc
+    except ConnectionError as exc:
+        raise CLIError(str(exc)) from exc
+    return runner, method, model_label
 
 
 def cmd_report(args: argparse.Namespace) -> int:

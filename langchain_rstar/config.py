@@ -8,7 +8,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from langchain_rstar.prompts.task import TaskSpec, task_spec
 
-__all__ = ["FAST_PROFILE", "PROFILES", "RStarConfig", "top_p_is_costly"]
+__all__ = [
+    "CALL_TIMEOUT_BASE_S",
+    "CALL_TIMEOUT_PER_TOKEN_S",
+    "FAST_PROFILE",
+    "PROFILES",
+    "RStarConfig",
+    "default_call_timeout",
+    "top_p_is_costly",
+]
 
 #: The named search profiles (``RStarConfig.paper()``, ``RStarConfig.fast()``).
 PROFILES = ("paper", "fast")
@@ -32,6 +40,23 @@ FAST_PROFILE: dict[str, Any] = {
     # after "answer is", else the last number of the text)
     "answer_extraction": "marker",
 }
+
+
+#: The default per-call timeout (``call_timeout=None``) is ``CALL_TIMEOUT_BASE_S +
+#: CALL_TIMEOUT_PER_TOKEN_S * max_tokens`` of the call (572 s at the default 256 tokens, 316 s
+#: for a 128-token one-line action): a minute for queueing and the prompt, then 2 s per token,
+#: a rate (0.5 token/s per sequence) no working backend is slower than -- the slowest measured
+#: here, Gemma 3 270M on a busy 2-core CPU, decoded a step of a 6-sequence batch in 0.18 s.
+#: Read at call time (tests shrink them).
+CALL_TIMEOUT_BASE_S = 60.0
+CALL_TIMEOUT_PER_TOKEN_S = 2.0
+
+
+def default_call_timeout(max_tokens: int | None) -> float:
+    """The per-call timeout used when ``RStarConfig.call_timeout`` is None (see
+    :data:`CALL_TIMEOUT_BASE_S`); ``max_tokens`` None counts as 256."""
+    tokens = 256 if max_tokens is None else max(int(max_tokens), 1)
+    return CALL_TIMEOUT_BASE_S + CALL_TIMEOUT_PER_TOKEN_S * tokens
 
 
 class RStarConfig(BaseModel):
@@ -251,8 +276,9 @@ class RStarConfig(BaseModel):
 
     # --- reliability and limits --------------------------------------------------------
     # Limits are checked between waves (every ``rollout_batch`` rollouts): the wave in
-    # flight finishes, so a search can overshoot a limit by one wave's expansions. A hit
-    # limit ends the search with stop_reason "limit" and its name in limits_hit.
+    # flight finishes, so a search can overshoot max_nodes / max_total_tokens by one wave's
+    # expansions; max_wall_seconds also cuts the model calls in flight at the deadline. A
+    # hit limit ends the search with stop_reason "limit" and its name in limits_hit.
     max_retries: int = Field(
         2, ge=0, le=20, description="Retries of a failing model call (each attempt is counted)."
     )
@@ -264,7 +290,9 @@ class RStarConfig(BaseModel):
         gt=0.0,
         description=(
             "Seconds one model call attempt may take before it counts as failed (and is "
-            "retried). None: no limit; set it to bound a search against a hung backend."
+            "retried). None (default): derived from the call's max_tokens, 60 s + 2 s per "
+            "token (572 s at max_tokens=256; see default_call_timeout), so a hung backend "
+            "never hangs a search. float('inf'): no limit."
         ),
     )
     dead_after: int = Field(
@@ -290,8 +318,9 @@ class RStarConfig(BaseModel):
         None,
         gt=0.0,
         description=(
-            "Wall time of the search per question, checked between waves (the wave in "
-            "flight finishes; verification is not counted)."
+            "Wall time of the search per question: model calls still running at the "
+            "deadline are abandoned (recorded as errors, not as backend failures) and the "
+            "search returns its partial tree with limits_hit; verification is not counted."
         ),
     )
     max_question_chars: int = Field(

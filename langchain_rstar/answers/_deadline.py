@@ -120,21 +120,28 @@ def _disarm(tid: int) -> None:
 def _call_with_deadline(fn: Callable[[], _T], seconds: float, default: _T) -> tuple[_T, bool]:
     """Run ``fn()`` on the current thread, giving up after ``seconds``.
 
-    Works on the main thread and on worker threads alike. Nested calls run under the outer
-    deadline.
+    Works on the main thread and on worker threads alike. Calls nest: an inner call runs
+    until the earlier of its own deadline and the outer one. When its own deadline comes
+    first it returns ``(default, True)`` and the outer call goes on; when the outer one comes
+    first the interrupt goes to the outer call (so a vote's whole budget bounds every check
+    inside it, issue #19.9).
 
     Returns:
         ``(result, timed_out)``; ``result`` is ``default`` when it timed out.
     """
-    if getattr(_LOCAL, "armed", False) or not _HAS_ASYNC_EXC:
+    if not _HAS_ASYNC_EXC:
         return fn(), False
+    outer: float | None = getattr(_LOCAL, "due", None)
+    due = time.monotonic() + seconds
+    if outer is not None and outer <= due:
+        return fn(), False  # the outer deadline comes first: its interrupt ends both calls
     tid = threading.get_ident()
-    _LOCAL.armed = True
+    _LOCAL.due = due
     result, timed_out = default, False
     try:
         try:
             try:
-                _WATCHDOG.arm(tid, time.monotonic() + seconds)
+                _WATCHDOG.arm(tid, due)
                 result = fn()
             finally:
                 _disarm(tid)
@@ -142,5 +149,9 @@ def _call_with_deadline(fn: Callable[[], _T], seconds: float, default: _T) -> tu
             timed_out = True
             _disarm(tid)
     finally:
-        _LOCAL.armed = False
+        _LOCAL.due = outer
+        if outer is not None:
+            # The outer call's deadline again; if it has passed meanwhile, the watchdog
+            # interrupts the outer call at once.
+            _WATCHDOG.arm(tid, outer)
     return result, timed_out

@@ -3,17 +3,18 @@
 Why here: the search (A1 votes, sub-answers), the baselines (self-consistency) and the
 verifier all vote with the checker's equivalence, so the rule lives next to the checkers and
 nowhere else. Grouping is by voting key in one pass (O(n)); only keys the checker marks as
-mergeable are compared pairwise, and that merging phase stops at the checker's
-``vote_time_budget`` (checked before every comparison; one comparison is itself bounded by the
-checker's per-check time limit), after which the remaining keys are grouped by equality only.
+mergeable are compared pairwise, and that merging phase runs under the checker's
+``vote_time_budget`` as one deadline (the thread watchdog of ``_deadline.py``; a comparison
+in flight when it runs out is cut, not waited for), after which the remaining keys are
+grouped by equality only.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from langchain_rstar.answers._deadline import _call_with_deadline
 from langchain_rstar.answers.base import AnswerChecker, _may_merge
 
 __all__ = ["VoteResult", "majority_vote"]
@@ -80,14 +81,16 @@ def majority_vote(answers: Sequence[str | None], checker: AnswerChecker) -> Vote
         return VoteResult(None, 0.0, {}, [])
 
     if len(keys) > 1 and _may_merge(checker, keys):
-        budget = getattr(checker, "vote_time_budget", None)
-        stop_at = None if budget is None else time.monotonic() + float(budget)
-        roots: list[int] = []
-        open_roots: list[int] = []  # roots whose key may equal a different key
-        for j in range(len(keys)):
-            target = -1
-            mergeable = checker.mergeable_key(keys[j])
-            if stop_at is None or time.monotonic() < stop_at:
+        # assign[j]: the key whose group key j joins (j itself: a new group). One append per
+        # decided key, so a deadline that lands anywhere leaves a consistent prefix.
+        assign: list[int] = []
+
+        def merge() -> None:
+            roots: list[int] = []
+            open_roots: list[int] = []  # roots whose key may equal a different key
+            for j in range(len(keys)):
+                target = j
+                mergeable = checker.mergeable_key(keys[j])
                 for r in roots if mergeable else open_roots:
                     try:
                         same = checker.keys_equivalent(keys[r], keys[j])
@@ -96,15 +99,26 @@ def majority_vote(answers: Sequence[str | None], checker: AnswerChecker) -> Vote
                     if same:
                         target = r
                         break
-            if target < 0:
-                roots.append(j)
-                if mergeable:
-                    open_roots.append(j)
-            else:
+                assign.append(target)
+                if target == j:
+                    roots.append(j)
+                    if mergeable:
+                        open_roots.append(j)
+
+        budget = getattr(checker, "vote_time_budget", None)
+        if budget is None:
+            merge()
+        else:
+            # The whole merging phase runs under one deadline; every symbolic check inside
+            # runs until the earlier of its own limit and this one (issue #19.9: checking
+            # the clock only between checks overshot the budget by a whole check).
+            _call_with_deadline(merge, float(budget), default=None)
+        assign += range(len(assign), len(keys))  # undecided keys: grouped by equality only
+        for j, target in enumerate(assign):
+            if target != j:
                 members[target].extend(members[j])
                 members[j] = []
-        roots.sort()
-        groups = [(reps[r], sorted(members[r])) for r in roots]
+        groups = [(reps[r], sorted(members[r])) for r in range(len(keys)) if assign[r] == r]
     else:
         groups = [(reps[g], members[g]) for g in range(len(keys))]
 

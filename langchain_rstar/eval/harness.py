@@ -69,6 +69,7 @@ __all__ = [
     "OutputLockedError",
     "QuestionFailed",
     "RStarMethod",
+    "Runner",
     "SettingsMismatchError",
     "build_method",
     "check_resume",
@@ -105,6 +106,28 @@ class Method(Protocol):
     def solve(self, question: str, task: str | None = None) -> MethodOutput: ...
 
     def settings(self) -> dict[str, Any]: ...
+
+
+class Runner(Protocol):
+    """Runs questions elsewhere and hands every outcome back to the writing process.
+
+    Called once with the unfinished examples and the harness's callbacks:
+    ``prepared(ex) -> (task, question, error)`` (an error means: call
+    ``write_invalid(ex, task, error)`` and run nothing), then ``finish(ex, task, outcome)``
+    exactly once per question run, in this process, where ``outcome`` is
+    ``(MethodOutput, seconds)`` or the exception the question ended with
+    (:class:`BackendDeadError` stops the run: ``summary.dead`` is set; submit nothing
+    more once it is).
+    """
+
+    def __call__(
+        self,
+        todo: Sequence[Any],
+        prepared: Callable[[Any], tuple[str, str | None, str | None]],
+        write_invalid: Callable[[Any, str, str], None],
+        finish: Callable[[Any, str, Any], None],
+        summary: EvalSummary,
+    ) -> None: ...
 
 
 # --------------------------------------------------------------------------------------
@@ -467,6 +490,7 @@ def run_evaluation(
     stream: IO[str] | None = None,
     max_consecutive_failures: int = 3,
     max_question_chars: int | None = None,
+    runner: Runner | None = None,
 ) -> EvalSummary:
     """Run ``method`` on every unfinished example and append the records to ``out``.
 
@@ -490,6 +514,10 @@ def run_evaluation(
             (a :class:`BackendDeadError` or :class:`RStarBackendError` stops the run at once).
         max_question_chars: longest question accepted (default: the method's
             ``config.max_question_chars``, the same limit the search itself enforces).
+        runner: runs the unfinished questions somewhere else (e.g.
+            :class:`~langchain_rstar.eval.ray_runner.RayRunner`: Ray actors); this process
+            still writes every record, so resuming works the same. ``concurrency`` is
+            then the runner's business.
 
     Returns:
         An :class:`EvalSummary`.
@@ -630,7 +658,9 @@ def run_evaluation(
             bar.update(1)
 
         try:
-            if concurrency <= 1:
+            if runner is not None:
+                runner(todo, prepared, write_invalid, finish, summary)
+            elif concurrency <= 1:
                 for ex in todo:
                     ex_task, question, error = prepared(ex)
                     if error is not None:

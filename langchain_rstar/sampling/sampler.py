@@ -5,7 +5,17 @@ the search's sampling parameters onto what each kind of model accepts, falls bac
 repeated prompts for models that ignore ``n``, retries failing calls with backoff, enforces
 a per-call timeout, trims degenerate endless repetitions, and accounts tokens and time. A
 failure never raises out of :meth:`Sampler.sample`: it comes back as an error record and
-``None`` texts, except when the backend looks dead (:class:`BackendDeadError`).
+``None`` texts, except when the backend looks dead (:class:`BackendDeadError`). That holds
+for whatever the backend hands back (issue #19): a result that is not an ``LLMResult`` is a
+failed attempt, token counts that are not numbers are estimated, fewer samples than asked
+are padded with empty (unanswered) ones and recorded as a ``short_samples`` error, and lone
+surrogates in model text become U+FFFD, so everything downstream (JSON, HTML, the eval
+records) can encode it.
+
+No call waits forever: without ``call_timeout`` each call gets
+:func:`~langchain_rstar.config.default_call_timeout` of its ``max_tokens``, and a call's
+``deadline`` (the search's ``max_wall_seconds``) cuts it short; a call cut by the deadline
+is recorded as a ``wall_limit`` error, not as a backend failure.
 
 Dead-backend detection is per *search scope*: the chain puts a scope id in the run config
 (``configurable[SCOPE_KEY]``), so concurrent searches sharing one sampler keep their own
@@ -26,6 +36,7 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import math
 import threading
 import time
 import uuid
@@ -38,12 +49,13 @@ from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_executor_for_config
 
+from langchain_rstar.config import default_call_timeout
 from langchain_rstar.errors import BackendDeadError, RStarBackendError
 from langchain_rstar.llms._session import session_kwargs
 from langchain_rstar.llms.base import backend_traits
 from langchain_rstar.sampling.chat import chat_request, clean_result
 from langchain_rstar.sampling.plain import PlainModel, runs_prompts_one_by_one
-from langchain_rstar.sampling.text import cut_at_stop, trim_repetition
+from langchain_rstar.sampling.text import cut_at_stop, trim_repetition, valid_unicode
 from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 from langchain_rstar.sampling.vote_cache import VoteCache
 from langchain_rstar.search._untraced import is_quiet, llm_is_quiet
@@ -95,7 +107,11 @@ class Sampler:
         max_retries: retries of a failing call.
         retry_backoff: first backoff in seconds (doubles each retry, at most
             :data:`MAX_BACKOFF`).
-        call_timeout: seconds before one attempt counts as failed (None: no limit).
+        call_timeout: seconds before one attempt counts as failed. None: derived per call,
+            :func:`~langchain_rstar.config.default_call_timeout` of its ``max_tokens``, or
+            the HTTP client's own ``request_timeout`` plus 5 s where that is longer (so the
+            sampler never gives up on a request its client is still waiting for);
+            ``float("inf")``: no limit.
         dead_after: consecutive failed calls (each after its retries) within one search
             scope, with no successful call anywhere in between, before the backend counts
             as dead and :class:`BackendDeadError` is raised. Once a scope is dead, each
@@ -151,6 +167,7 @@ class Sampler:
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.call_timeout = call_timeout
+        self._client_timeout = _client_timeout(llm)
         self.dead_after = dead_after
         self.trim_repetitions = trim_repetitions
         self.vote_cache: VoteCache | None = VoteCache() if vote_cache else None
@@ -329,7 +346,7 @@ class Sampler:
         return [p for p in call.prompts for _ in range(call.n)], 1
 
     def _clean(self, text: Any, stop: Sequence[str], trimmed: list[int]) -> str:
-        out = cut_at_stop(text if isinstance(text, str) else str(text or ""), stop)
+        out = cut_at_stop(valid_unicode(text if isinstance(text, str) else str(text or "")), stop)
         if self.trim_repetitions:
             out, cut = trim_repetition(out)
             if cut:
@@ -337,8 +354,15 @@ class Sampler:
         return out
 
     def _collect(
-        self, call: SampleCall, result: LLMResult, sent: list[str]
-    ) -> tuple[list[list[str] | None], dict[str, float]]:
+        self, call: SampleCall, result: Any, sent: list[str]
+    ) -> tuple[list[list[str] | None], dict[str, float], list[dict[str, Any]]]:
+        """Texts per prompt, usage and ``short_samples`` errors of a reply.
+
+        Raises:
+            TypeError: the reply is not an ``LLMResult`` (a failed attempt for the caller).
+        """
+        if not isinstance(result, LLMResult) or not isinstance(result.generations, list):
+            raise TypeError(f"the model returned {type(result).__name__}, not an LLMResult")
         gens = result.generations
         trimmed = [0]
         per_prompt: list[list[str] | None] = []
@@ -357,7 +381,74 @@ class Sampler:
         usage = _usage_of(result, sent, per_prompt)
         if trimmed[0]:
             usage["repetitions_trimmed"] = float(trimmed[0])
-        return per_prompt, usage
+        short: list[dict[str, Any]] = []
+        for i, texts in enumerate(per_prompt):
+            if texts is not None and len(texts) < call.n:
+                # A backend that ignores n: the missing samples count as unanswered, so a
+                # vote's confidence stays a share of what was asked (issue #19.6).
+                short.append(self._short_error(call, i, len(texts)))
+                texts.extend([""] * (call.n - len(texts)))
+        return per_prompt, usage, short
+
+    def _short_error(self, call: SampleCall, index: int, got: int) -> dict[str, Any]:
+        return {
+            "kind": "short_samples",
+            "role": call.role,
+            "run_name": call.run_name,
+            "error": (
+                f"the backend returned {got} of {call.n} samples asked for prompt {index}; "
+                "the missing ones count as unanswered"
+            ),
+            "asked": call.n,
+            "got": got,
+            "prompt_index": index,
+            "recovered": False,
+            "prompts": len(call.prompts),
+            "metadata": dict(call.metadata),
+        }
+
+    def _wall_error(self, call: SampleCall, attempt: int, in_flight: bool) -> dict[str, Any]:
+        what = "abandoned in flight" if in_flight else "not sent"
+        return {
+            "kind": "wall_limit",
+            "role": call.role,
+            "run_name": call.run_name,
+            "error": f"the search's max_wall_seconds ran out: the model call was {what}",
+            "attempt": attempt,
+            "recovered": False,
+            "prompts": len(call.prompts),
+            "metadata": dict(call.metadata),
+        }
+
+    def _timeout_for(self, call: SampleCall) -> float | None:
+        """Seconds this attempt may take: ``call_timeout`` (or the default derived from the
+        call's ``max_tokens``), cut to what is left before ``call.deadline``; None: no limit."""
+        if self.call_timeout is None:
+            tokens = call.params.get("max_tokens")
+            limit = default_call_timeout(tokens if isinstance(tokens, int) else None)
+            if self._client_timeout is not None:
+                limit = max(limit, self._client_timeout + _CLIENT_TIMEOUT_MARGIN_S)
+        else:
+            limit = float(self.call_timeout)
+        if call.deadline is not None:
+            limit = min(limit, max(call.deadline - time.time(), 0.0))
+        return None if math.isinf(limit) else limit
+
+    def _past_deadline(self, call: SampleCall) -> bool:
+        return call.deadline is not None and time.time() >= call.deadline
+
+    def _pause(self, call: SampleCall, attempt: int) -> float:
+        """Backoff before the next attempt, never past the call's deadline."""
+        wait = self._backoff(attempt)
+        if call.deadline is not None:
+            wait = min(wait, max(call.deadline - time.time(), 0.0))
+        return wait
+
+    def _cut(self, call: SampleCall, errors: list[dict[str, Any]], calls: int) -> SampleOutcome:
+        """The outcome of a call the deadline stopped: no texts, no backend failure."""
+        return SampleOutcome(
+            texts=[None] * len(call.prompts), errors=errors, usage={"llm_calls": float(calls)}
+        )
 
     def _error(self, call: SampleCall, exc: BaseException, attempt: int) -> dict[str, Any]:
         return {
@@ -382,8 +473,7 @@ class Sampler:
         self,
         call: SampleCall,
         scope: Any,
-        result: LLMResult,
-        sent: list[str],
+        collected: tuple[list[list[str] | None], dict[str, float], list[dict[str, Any]]],
         errors: list[dict[str, Any]],
         start: float,
         end: float,
@@ -391,7 +481,8 @@ class Sampler:
         self._record_success(scope)
         for err in errors:
             err["recovered"] = True
-        texts, usage = self._collect(call, result, sent)
+        texts, usage, short = collected
+        errors.extend(short)
         usage["llm_calls"] = usage.get("llm_calls", 0.0) + len(errors)
         usage["model_seconds"] = end - start
         warning = self._check_votes(call, scope, texts)
@@ -493,22 +584,29 @@ class Sampler:
         errors: list[dict[str, Any]] = []
         attempts = self._attempts(scope)
         for attempt in range(attempts):
+            if self._past_deadline(call):
+                return self._cut(call, [*errors, self._wall_error(call, attempt, False)], attempt)
+            timeout = self._timeout_for(call)
             start = time.time()
             try:
-                if self.call_timeout is None:
+                if timeout is None:
                     result = self._invoke_llm(sent, call, n, config)
                 else:
                     result = _run_with_timeout(
-                        lambda: self._invoke_llm(sent, call, n, config), self.call_timeout
+                        lambda: self._invoke_llm(sent, call, n, config), timeout
                     )
+                collected = self._collect(call, result, sent)
             except BackendDeadError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any model failure is recorded
+                if isinstance(exc, TimeoutError) and self._past_deadline(call):
+                    cut = self._wall_error(call, attempt, True)
+                    return self._cut(call, [*errors, cut], attempt + 1)
                 errors.append(self._error(call, exc, attempt))
                 if attempt + 1 < attempts:
-                    time.sleep(self._backoff(attempt))
+                    time.sleep(self._pause(call, attempt))
                 continue
-            return self._succeeded(call, scope, result, sent, errors, start, time.time())
+            return self._succeeded(call, scope, collected, errors, start, time.time())
         return self._failed(call, scope, errors)
 
     async def asample(
@@ -524,21 +622,28 @@ class Sampler:
         errors: list[dict[str, Any]] = []
         attempts = self._attempts(scope)
         for attempt in range(attempts):
+            if self._past_deadline(call):
+                return self._cut(call, [*errors, self._wall_error(call, attempt, False)], attempt)
+            timeout = self._timeout_for(call)
             start = time.time()
             try:
                 coro = self._ainvoke_llm(sent, call, n, config)
-                if self.call_timeout is None:
+                if timeout is None:
                     result = await coro
                 else:
-                    result = await _await_with_timeout(coro, self.call_timeout)
+                    result = await _await_with_timeout(coro, timeout)
+                collected = self._collect(call, result, sent)
             except BackendDeadError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any model failure is recorded
+                if isinstance(exc, TimeoutError) and self._past_deadline(call):
+                    cut = self._wall_error(call, attempt, True)
+                    return self._cut(call, [*errors, cut], attempt + 1)
                 errors.append(self._error(call, exc, attempt))
                 if attempt + 1 < attempts:
-                    await asyncio.sleep(self._backoff(attempt))
+                    await asyncio.sleep(self._pause(call, attempt))
                 continue
-            return self._succeeded(call, scope, result, sent, errors, start, time.time())
+            return self._succeeded(call, scope, collected, errors, start, time.time())
         return self._failed(call, scope, errors)
 
 
@@ -610,6 +715,49 @@ async def _await_with_timeout(coro: Any, timeout: float) -> Any:
         raise TimeoutError(f"model call took longer than {timeout:g} s") from exc
 
 
+#: Seconds the sampler waits past an HTTP client's own timeout (see :func:`_client_timeout`).
+_CLIENT_TIMEOUT_MARGIN_S = 5.0
+
+
+def _client_timeout(llm: Any) -> float | None:
+    """The finite per-request timeout of the model's HTTP client (``langchain_openai``'s
+    ``request_timeout``, through wrappers), or None."""
+    for _ in range(8):
+        value = getattr(llm, "request_timeout", None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value) if 0 < value < math.inf else None
+        wrapped = getattr(llm, "rstar_wrapped_llm", None)
+        if wrapped is None or wrapped is llm:
+            return None
+        llm = wrapped
+    return None
+
+
+def _count(value: Any) -> float | None:
+    """A token count as a float, or None when ``value`` is not a finite count >= 0."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _token_usage(result: LLMResult) -> Mapping[str, Any]:
+    """The token usage a result reports, or {} when it reports none (or not a mapping)."""
+    output = result.llm_output
+    usage = (
+        (output.get("token_usage") or output.get("usage")) if isinstance(output, Mapping) else None
+    )
+    return usage if isinstance(usage, Mapping) else {}
+
+
 def _merge_results(parts: Sequence[LLMResult]) -> LLMResult:
     """One ``LLMResult`` of several (generations in order; token counts summed where every
     part reports them, else left out so that they are estimated)."""
@@ -617,15 +765,17 @@ def _merge_results(parts: Sequence[LLMResult]) -> LLMResult:
     totals: dict[str, float] = {}
     complete = True
     for part in parts:
-        output = part.llm_output or {}
-        usage = output.get("token_usage") or output.get("usage") or {}
-        if usage.get("prompt_tokens") is None or usage.get("completion_tokens") is None:
+        usage = _token_usage(part)
+        counts = {k: _count(usage.get(k)) for k in ("prompt_tokens", "completion_tokens")}
+        if None in counts.values():
             complete = False
             break
-        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-            if isinstance(usage.get(key), int | float):
-                totals[key] = totals.get(key, 0) + usage[key]
-    llm_output = dict(parts[0].llm_output or {}) if parts else {}
+        counts["total_tokens"] = _count(usage.get("total_tokens"))
+        for key, value in counts.items():
+            if value is not None:
+                totals[key] = totals.get(key, 0) + value
+    first = parts[0].llm_output if parts else None
+    llm_output = dict(first) if isinstance(first, Mapping) else {}
     llm_output.pop("usage", None)
     if complete and parts:
         llm_output["token_usage"] = totals
@@ -644,22 +794,22 @@ def _usage_of(
         "prompts": float(len(sent)),
         "samples": float(sum(len(t) for t in texts if t)),
     }
-    token_usage: Mapping[str, Any] = {}
-    if result.llm_output:
-        token_usage = result.llm_output.get("token_usage") or result.llm_output.get("usage") or {}
-    prompt_tokens = token_usage.get("prompt_tokens")
-    completion_tokens = token_usage.get("completion_tokens")
+    # Backends report tokens in many shapes (and some report nonsense): anything that is
+    # not a count is estimated rather than trusted or allowed to raise (issue #19.7).
+    token_usage = _token_usage(result)
+    prompt_tokens = _count(token_usage.get("prompt_tokens"))
+    completion_tokens = _count(token_usage.get("completion_tokens"))
     if prompt_tokens is None or completion_tokens is None:
         # The backend does not report tokens: estimate (about 4 characters a token).
         usage["tokens_estimated"] = 1.0
-        prompt_tokens = sum(len(p) for p in sent) // 4
-        completion_tokens = sum(len(s) for t in texts if t for s in t) // 4
-    usage["prompt_tokens"] = float(prompt_tokens)
-    usage["completion_tokens"] = float(completion_tokens)
-    cached = token_usage.get("cached_prompt_tokens")
+        prompt_tokens = float(sum(len(p) for p in sent) // 4)
+        completion_tokens = float(sum(len(s) for t in texts if t for s in t) // 4)
+    usage["prompt_tokens"] = prompt_tokens
+    usage["completion_tokens"] = completion_tokens
+    cached = _count(token_usage.get("cached_prompt_tokens"))
     if cached is None:
-        details = token_usage.get("prompt_tokens_details") or {}
-        cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+        details = token_usage.get("prompt_tokens_details")
+        cached = _count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
     if cached:
-        usage["cached_prompt_tokens"] = float(cached)
+        usage["cached_prompt_tokens"] = cached
     return usage

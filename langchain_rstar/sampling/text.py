@@ -1,4 +1,4 @@
-"""Cleaning up sampled text: cut at stop strings, trim degenerate endless repetitions.
+"""Cleaning up sampled text: valid Unicode, cut at stop strings, trim endless repetitions.
 
 Pure string functions, no model and no LangChain: the sampler applies them to every sample,
 the scripted and fault-injecting test models use :func:`cut_at_stop` to behave like a real
@@ -8,9 +8,27 @@ loop until their token cap (nothing in LangChain trims that).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-__all__ = ["cut_at_stop", "trim_repetition"]
+__all__ = ["cut_at_stop", "trim_repetition", "valid_unicode"]
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD.
+
+    A model (or a client decoding bytes with ``surrogateescape``) can produce code points
+    that no UTF-8 encoder accepts; one of them in a sample made ``json.dumps(...).encode()``,
+    ``model_dump_json`` and ``save_html`` fail, and an evaluation retry the same question
+    forever (issue #19.2). The check is one C-level encode on clean text.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE_RE.sub("\ufffd", text)
+    return text
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

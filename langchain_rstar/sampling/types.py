@@ -28,6 +28,9 @@ class SampleCall:
         cache: whether the samples may come from, and go to, the search's
             :class:`VoteCache` (off by default: callers that want independent draws of one
             prompt, such as self-consistency baselines, keep it off).
+        deadline: epoch seconds after which the call is not worth waiting for (the search's
+            ``max_wall_seconds``): the sampler abandons it then, records a ``wall_limit``
+            error (not a backend failure) and sends nothing once it has passed. None: none.
     """
 
     prompts: list[str]
@@ -39,6 +42,7 @@ class SampleCall:
     run_name: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     cache: bool = False
+    deadline: float | None = None
 
 
 @dataclass

@@ -20,7 +20,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from langchain_rstar import prompts as P
 from langchain_rstar.answers import AnswerChecker, majority_vote
@@ -57,6 +57,9 @@ class ExpandTask(TypedDict):
     path: list[NodeRecord]
     rollout: int
     config: dict[str, Any]
+    #: epoch seconds at which the search's ``max_wall_seconds`` runs out (absent: no limit);
+    #: model calls still running then are abandoned (issue #19.10)
+    deadline: NotRequired[float]
 
 
 class ActionOutput(TypedDict):

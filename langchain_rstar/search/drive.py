@@ -9,6 +9,7 @@ putting the expanded tree node into the run's trace metadata.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -17,7 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_rstar.config import RStarConfig, top_p_is_costly
 from langchain_rstar.errors import BackendDeadError
 from langchain_rstar.sampling.sampler import Sampler
-from langchain_rstar.sampling.types import SampleOutcome
+from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 from langchain_rstar.search._untraced import NodeFunc, annotate_run
 from langchain_rstar.search.actions import (
     ACTION_NODE_NAMES,
@@ -37,13 +38,26 @@ def _account(acc: dict[str, Any], outcome: SampleOutcome) -> None:
     acc["intervals"].extend(outcome.intervals)
 
 
-def drive(gen: ActionGen, sampler: Sampler, config: RunnableConfig | None) -> dict[str, Any]:
-    """Run an action generator synchronously against ``sampler``."""
+def _with_deadline(call: SampleCall, deadline: float | None) -> SampleCall:
+    return call if deadline is None else replace(call, deadline=deadline)
+
+
+def drive(
+    gen: ActionGen,
+    sampler: Sampler,
+    config: RunnableConfig | None,
+    deadline: float | None = None,
+) -> dict[str, Any]:
+    """Run an action generator synchronously against ``sampler``.
+
+    ``deadline`` (epoch seconds, the search's ``max_wall_seconds``) goes with every call: the
+    sampler abandons a call still running then.
+    """
     acc: dict[str, Any] = {"usage": {}, "intervals": []}
     try:
         call = next(gen)
         while True:
-            outcome = sampler.sample(call, config)
+            outcome = sampler.sample(_with_deadline(call, deadline), config)
             _account(acc, outcome)
             call = gen.send(outcome)
     except StopIteration as stop:
@@ -52,13 +66,18 @@ def drive(gen: ActionGen, sampler: Sampler, config: RunnableConfig | None) -> di
     return acc
 
 
-async def adrive(gen: ActionGen, sampler: Sampler, config: RunnableConfig | None) -> dict[str, Any]:
-    """Run an action generator asynchronously against ``sampler``."""
+async def adrive(
+    gen: ActionGen,
+    sampler: Sampler,
+    config: RunnableConfig | None,
+    deadline: float | None = None,
+) -> dict[str, Any]:
+    """Run an action generator asynchronously against ``sampler`` (see :func:`drive`)."""
     acc: dict[str, Any] = {"usage": {}, "intervals": []}
     try:
         call = next(gen)
         while True:
-            outcome = await sampler.asample(call, config)
+            outcome = await sampler.asample(_with_deadline(call, deadline), config)
             _account(acc, outcome)
             call = gen.send(outcome)
     except StopIteration as stop:
@@ -148,7 +167,7 @@ def action_node(action: str, sampler: Sampler) -> NodeFunc:
         cfg = _cfg(task)
         gen = run_action(action, task, cfg, checker_for(cfg.task, cfg.answer_extraction))
         try:
-            acc = drive(gen, sampler, config)
+            acc = drive(gen, sampler, config, task.get("deadline"))
         except BackendDeadError as exc:
             return _fatal_update(task, action, exc)
         return _action_update(task, action, acc)
@@ -158,7 +177,7 @@ def action_node(action: str, sampler: Sampler) -> NodeFunc:
         cfg = _cfg(task)
         gen = run_action(action, task, cfg, checker_for(cfg.task, cfg.answer_extraction))
         try:
-            acc = await adrive(gen, sampler, config)
+            acc = await adrive(gen, sampler, config, task.get("deadline"))
         except BackendDeadError as exc:
             return _fatal_update(task, action, exc)
         return _action_update(task, action, acc)

@@ -158,6 +158,8 @@ def route_expansions(state: RStarState) -> list[Send] | str:
                 "rollout": rollout["index"],
                 "config": cfg_dict,
             }
+            if cfg.max_wall_seconds is not None:
+                task["deadline"] = state.get("started", time.time()) + cfg.max_wall_seconds
             sends.append(Send(ACTION_NODE_NAMES[action], task))
     return sends or "backprop"
 

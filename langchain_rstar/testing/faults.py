@@ -9,6 +9,7 @@ wrapped model's answer. Use it to check that a search survives a flaky backend::
     flaky = FaultyLLM(llm=my_llm, fail_every=3)        # every 3rd call raises
     slow = FaultyLLM(llm=my_llm, delay=2.0, delay_every=4)
     dying = FaultyLLM(llm=my_llm, fail_after=20)        # the server stops after 20 calls
+    hung = FaultyLLM(llm=my_llm, hang_after=5)          # calls after the 5th never return
     RStarChain(generator=flaky, config=RStarConfig(max_retries=2)).invoke(question)
 
 A *call* is one ``generate`` of the wrapper (one request with its batch of prompts and
@@ -63,6 +64,9 @@ class FaultyLLM(RStarBackend, BaseLLM):
             dies mid-run); None: never.
         recover_after: with ``fail_after``, calls after this number work again (the
             backend comes back); None: it never does.
+        hang_after: every call after the first ``hang_after`` blocks forever (a backend
+            that stops answering without closing the connection) until :meth:`release`;
+            None: never.
         error: the message of injected errors.
         delay: seconds to sleep before answering (or failing) a delayed call.
         delay_every: delay calls k, 2k...; None with ``delay > 0`` delays every call.
@@ -90,9 +94,11 @@ class FaultyLLM(RStarBackend, BaseLLM):
     repeat_every: int | None = Field(None, ge=1)
     repeat_text: str = " The answer is 12. Let me check that again."
     repeat_chars: int = Field(2000, ge=1)
+    hang_after: int | None = Field(None, ge=0)
     calls: int = 0
     faults: dict[str, int] = Field(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _released: threading.Event = PrivateAttr(default_factory=threading.Event)
     # Not a pydantic field: the contract's class attribute becomes the property below.
     accepts_sampling_kwargs: ClassVar[Any]  # type: ignore[misc]
 
@@ -118,6 +124,10 @@ class FaultyLLM(RStarBackend, BaseLLM):
         """The wrapped model's answer (a wrapper adds no cost of its own)."""
         return backend_traits(self.llm).top_p_costly
 
+    def release(self) -> None:
+        """Let every hung call (``hang_after``) fail now, and later ones fail at once."""
+        self._released.set()
+
     def reset(self) -> None:
         """Zero the call and fault counters."""
         with self._lock:
@@ -126,11 +136,14 @@ class FaultyLLM(RStarBackend, BaseLLM):
 
     # -- the schedule ----------------------------------------------------------------------
     def _next(self) -> tuple[int, str | None, bool]:
-        """Number this call; decide its fault (raise/garbage/empty/repeat) and delay."""
+        """Number this call; decide its fault (hang/raise/garbage/empty/repeat) and delay."""
         with self._lock:
             self.calls += 1
             number = self.calls
             fault: str | None = None
+            if self.hang_after is not None and number > self.hang_after:
+                self.faults["hang"] = self.faults.get("hang", 0) + 1
+                return number, "hang", False
             dead = self.fail_after is not None and number > self.fail_after
             if dead and self.recover_after is not None and number > self.recover_after:
                 dead = False
@@ -178,6 +191,9 @@ class FaultyLLM(RStarBackend, BaseLLM):
         **kwargs: Any,
     ) -> LLMResult:
         number, fault, delayed = self._next()
+        if fault == "hang":
+            self._released.wait()
+            raise InjectedFault(f"hung call {number} released")
         if delayed:
             time.sleep(self.delay)
         if fault is not None:
@@ -192,6 +208,10 @@ class FaultyLLM(RStarBackend, BaseLLM):
         **kwargs: Any,
     ) -> LLMResult:
         number, fault, delayed = self._next()
+        if fault == "hang":
+            while not self._released.is_set():
+                await asyncio.sleep(0.05)
+            raise InjectedFault(f"hung call {number} released")
         if delayed:
             await asyncio.sleep(self.delay)
         if fault is not None:

@@ -699,3 +699,58 @@ def test_wrong_answers_are_rejected_on_real_data() -> None:
     for record in _records("stg")[:100]:
         flipped = "no" if record["solution"] == "true" else "yes"
         assert not stg.is_correct(flipped, record["solution"])
+
+
+# -- #19.9: the vote's time budget bounds the whole merging phase ------------------------------
+
+
+def _busy(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:  # pure Python: the watchdog can interrupt it
+        pass
+
+
+def test_majority_vote_respects_its_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One slow symbolic check in flight when the budget runs out is cut, not waited for.
+
+    Before: the clock was read between checks only, so a vote overshot its budget by up to
+    a whole check (6-8.6 s for the 5 s default).
+    """
+    import langchain_rstar.answers.math as math_mod
+
+    if math_mod._math_verify() is None:
+        pytest.skip("math-verify is not installed")
+    monkeypatch.setattr(math_mod, "_mv_equal", lambda g, p, s: _busy(3.0) or False)
+    monkeypatch.setattr(math_mod, "_SYM_CACHE", {})
+    checker = MathChecker(time_limit=2.0, vote_time_budget=0.4)
+    answers = [f"x+{i}y" for i in range(6)] + ["x+0y"]
+    start = time.monotonic()
+    vote = majority_vote(answers, checker)
+    elapsed = time.monotonic() - start
+    assert elapsed < 0.4 + 0.5, f"the vote took {elapsed:.2f}s for a 0.4s budget"
+    # the keys no check could merge are grouped by equality: nothing is lost or counted twice
+    assert vote.answer == "x+0y" and vote.winners == [0, 6]
+    assert sum(vote.counts.values()) == len(answers)
+
+
+def test_nested_deadlines_take_the_earlier() -> None:
+    from langchain_rstar.answers._deadline import _call_with_deadline
+
+    # the inner limit comes first: the inner call is cut, the outer goes on
+    def outer_work() -> str:
+        inner = _call_with_deadline(lambda: _busy(5.0), 0.2, default="cut")
+        assert inner == ("cut", True)
+        return "outer done"
+
+    start = time.monotonic()
+    assert _call_with_deadline(outer_work, 3.0, default="x") == ("outer done", False)
+    assert time.monotonic() - start < 1.5
+    # the outer limit comes first: it cuts the inner call and the outer call reports it
+    start = time.monotonic()
+    result = _call_with_deadline(
+        lambda: _call_with_deadline(lambda: _busy(5.0), 3.0, default="inner"), 0.2, default="o"
+    )
+    assert result == ("o", True)
+    assert time.monotonic() - start < 1.5
+    # and the watchdog is left disarmed: a later call runs to its end
+    assert _call_with_deadline(lambda: _busy(0.3) or "ok", 2.0, default="x") == ("ok", False)

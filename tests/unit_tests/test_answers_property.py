@@ -21,6 +21,13 @@ YESNO = get_checker("yesno")
 # A short symbolic budget keeps the worst case of each example small.
 MATH = MathChecker(time_limit=0.1, vote_time_budget=0.5)
 CHECKERS: list[AnswerChecker] = [ARITH, YESNO, MATH]
+# The reference evaluator's extraction rule is a different code path over the same text.
+EXTRACTORS: list[AnswerChecker] = [
+    *CHECKERS,
+    get_checker("arithmetic", extraction="reference"),
+    get_checker("yesno", extraction="reference"),
+    MathChecker(time_limit=0.1, vote_time_budget=0.5, extraction="reference"),
+]
 
 BOUND_S = 2.0  # hard bound per call asked of every checker method
 
@@ -129,7 +136,7 @@ def _warm_math_verify() -> None:
 @FAST
 @given(text=any_text)
 def test_extract_and_normalize_never_raise(text: str) -> None:
-    for checker in CHECKERS:
+    for checker in EXTRACTORS:
         extracted = _timed(checker.extract, text)
         assert extracted is None or isinstance(extracted, str)
         loose = _timed(checker.extract_loose, text)

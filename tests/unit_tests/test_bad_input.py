@@ -41,6 +41,15 @@ BAD: list[tuple[Any, str]] = [
     ("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "control"),
     (b"\xff\xfeWhat".decode("utf-8", "surrogateescape"), "surrogate"),
     ({"question": "bell\x07"}, "control"),
+    # #19.9: only invisible characters, or text that displays differently than it reads
+    ("\u200b", "empty"),
+    ("\ufeff", "empty"),
+    (" \u200b\u200c\u200d\u2060\ufeff\u00ad ", "empty"),
+    ("\u3164\u2800\ufe0f", "empty"),
+    ({"question": "\u200b\u200b"}, "invisible"),
+    ("What is \u202e1 plus 1?", "bidirectional"),
+    ("\u202aWhat is 1 plus 1?\u202c", "bidirectional"),
+    ("What is \u20661 plus 1\u2069?", "U\\+2066"),
 ]
 
 
@@ -68,6 +77,9 @@ def test_validate_question_cleans_acceptable_text() -> None:
     assert validate_question("  What is 1\tplus 1?\n") == "What is 1\tplus 1?"
     assert validate_question({"question": "Cafe\u0301?", "extra": 1}) == "Caf\u00e9?"
     assert validate_question("line one\r\nline two") == "line one\r\nline two"
+    # invisible characters inside visible text are kept: emoji joiners, RTL marks
+    assert validate_question("\U0001f468\u200d\U0001f469 x?") == "\U0001f468\u200d\U0001f469 x?"
+    assert validate_question("\u05e9\u05dc\u05d5\u05dd\u200f?") == "\u05e9\u05dc\u05d5\u05dd\u200f?"
     assert validate_question("x" * 10, max_chars=10) == "x" * 10
     # long only because of surrounding whitespace: fine once stripped
     assert validate_question(" " * 100 + "ok" + " " * 100, max_chars=10) == "ok"

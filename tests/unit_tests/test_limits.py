@@ -72,8 +72,10 @@ def test_limits_async() -> None:
 
 
 def test_every_limit_hit_at_once_is_listed() -> None:
-    config = RStarConfig(**BIG, max_nodes=5, max_total_tokens=1, max_wall_seconds=0.05)
-    result = RStarChain(generator=apples_llm(latency=0.06), config=config).invoke(QUESTION)
+    # calls of 0.15 s: the first wave's first calls (A1, A2, A5: 5 nodes) finish inside the
+    # 0.25 s, its second A3 call is cut at the deadline (#19.10), and the wave ends there
+    config = RStarConfig(**BIG, max_nodes=5, max_total_tokens=1, max_wall_seconds=0.25)
+    result = RStarChain(generator=apples_llm(latency=0.15), config=config).invoke(QUESTION)
     _assert_limit(result, "max_nodes", config)
     assert sorted(result.limits_hit) == ["max_nodes", "max_total_tokens", "max_wall_seconds"]
 
@@ -100,6 +102,9 @@ def test_a_limit_applies_with_verification_and_streams_progress() -> None:
 
 def test_limits_are_documented_as_checked_between_waves() -> None:
     fields = RStarConfig.model_fields
-    for name in ("max_nodes", "max_total_tokens", "max_wall_seconds"):
+    for name in ("max_nodes", "max_total_tokens"):
         assert "between waves" in (fields[name].description or "")
+    # the wall-time limit also cuts the model calls in flight (#19.10)
+    assert "abandoned" in (fields["max_wall_seconds"].description or "")
+    for name in ("max_nodes", "max_total_tokens", "max_wall_seconds"):
         assert fields[name].default is None  # off unless set
