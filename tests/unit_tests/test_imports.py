@@ -22,11 +22,11 @@ ROOT = Path(langchain_rstar.__file__).resolve().parent
 #: reason other than a cycle). ``cli.py`` imports lazily on purpose: ``rstar --help`` must
 #: not pay for LangGraph, the evaluation harness or the server.
 LAZY_IMPORTS: dict[tuple[str, str], str] = {
-    ("langchain_rstar.llms.transformers_llm", "langchain_rstar.llms._topk_topp"): (
+    ("langchain_rstar.llms.transformers_llm", "langchain_rstar.llms._shortlist"): (
         "imports torch at module level; needed only when the shortlist top-p is on"
     ),
     ("langchain_rstar.llms.vllm_engine", "langchain_rstar.llms._shortlist"): (
-        "imports torch and vllm at module level; loaded by the engine that uses it"
+        "imports torch at module level; needed only when the shortlist top-p is on"
     ),
 }
 
