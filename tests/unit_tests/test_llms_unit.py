@@ -657,3 +657,29 @@ def test_switching_batching_mode_keeps_the_engine() -> None:
         assert FakeDualEngine.created == 1  # never rebuilt
     with pytest.raises(RuntimeError, match="closed"):
         llm.set_continuous_batching(True)
+
+
+def test_gemma3_chat_template_renders_turns_and_continues_a_prefix() -> None:
+    """The converted Gemma 3 folder carries this template (the GGUF has none, and vLLM's chat
+    endpoint refuses a tokenizer without one): system folded into the first user turn, the
+    assistant prefix left open and untouched for ``continue_final_message``."""
+    import jinja2
+
+    from langchain_rstar.llms.embedded import GEMMA3_CHAT_TEMPLATE
+
+    template = jinja2.Environment().from_string(GEMMA3_CHAT_TEMPLATE)
+    msgs = [
+        {"role": "system", "content": "Solve it."},
+        {"role": "user", "content": "Question: 2+2?"},
+        {"role": "assistant", "content": "Step 1: "},
+    ]
+    full = template.render(messages=msgs, bos_token="<bos>", add_generation_prompt=False)
+    assert full == (
+        "<bos><start_of_turn>user\nSolve it.\n\nQuestion: 2+2?<end_of_turn>\n"
+        "<start_of_turn>model\nStep 1: <end_of_turn>\n"
+    )
+    ask = template.render(messages=msgs[1:2], bos_token="<bos>", add_generation_prompt=True)
+    assert ask == "<bos><start_of_turn>user\nQuestion: 2+2?<end_of_turn>\n<start_of_turn>model\n"
+    parts = [{"type": "text", "text": "Hi"}, {"type": "image", "url": "x"}]
+    listed = template.render(messages=[{"role": "user", "content": parts}], bos_token="")
+    assert listed == "<start_of_turn>user\nHi<end_of_turn>\n"
