@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-import unicodedata
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Union
 
@@ -16,22 +14,16 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
 from langchain_core.tracers.context import run_collector_var
-from langgraph.types import Overwrite
 from pydantic import BaseModel, Field
 
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.llms import default_llm
 from langchain_rstar.result import (
-    Candidate,
     RStarProgress,
     RStarResult,
-    Step,
-    Usage,
-    Verification,
 )
 from langchain_rstar.sampling.sampler import (
     Sampler,
-    backend_dead_errors,
     raise_if_backend_dead,
     scoped_config,
 )
@@ -41,10 +33,10 @@ from langchain_rstar.search.candidates import (
     build_candidates,
     checker_for,
     final_answer,
-    winning_candidate,
 )
+from langchain_rstar.search.finish import result_from_state
 from langchain_rstar.search.graph import build_graph
-from langchain_rstar.search.state import ROOT_ID
+from langchain_rstar.search.question import validate_question
 from langchain_rstar.tool import RStarTool
 
 __all__ = ["RStarChain", "RStarInput", "validate_question"]
@@ -56,56 +48,6 @@ class RStarInput(BaseModel):
     """Input schema: the question to solve."""
 
     question: str = Field(description="The question to solve.")
-
-
-def validate_question(value: Any, max_chars: int = 20_000) -> str:
-    """Check a question before any model call.
-
-    Rules: a ``str`` (or a mapping with a ``question`` string); not empty or whitespace
-    only; at most ``max_chars`` characters; no NUL bytes or other control characters
-    except tab and newlines, and no lone surrogates (binary data, or bytes decoded with
-    ``surrogateescape``, is rejected, not cleaned). Surrounding whitespace is stripped and
-    the text is NFC-normalised.
-
-    Raises:
-        ValueError: with the reason, when the question breaks a rule.
-    """
-    if isinstance(value, Mapping):
-        if "question" not in value:
-            raise ValueError(
-                f"input mapping needs a 'question' key; got keys {sorted(map(str, value))}"
-            )
-        value = value["question"]
-    if isinstance(value, (bytes, bytearray)):
-        raise ValueError("the question must be text (str), not bytes")
-    if not isinstance(value, str):
-        raise ValueError(f"the question must be a str, got {type(value).__name__}")
-
-    def too_long(length: int) -> ValueError:
-        return ValueError(
-            f"the question has {length} characters; the limit is {max_chars} "
-            "(RStarConfig.max_question_chars)"
-        )
-
-    if len(value) > 4 * max_chars and len(value.strip()) > 4 * max_chars:
-        raise too_long(len(value.strip()))  # far too long: no need to normalise it first
-    text = unicodedata.normalize("NFC", value).strip()
-    if not text:
-        raise ValueError("the question is empty")
-    if len(text) > max_chars:
-        raise too_long(len(text))
-    bad = [
-        c
-        for c in text
-        if (unicodedata.category(c) == "Cc" and c not in "\t\n\r")
-        or unicodedata.category(c) == "Cs"
-    ]
-    if bad:
-        raise ValueError(
-            f"the question contains {len(bad)} control or surrogate character(s) such as "
-            f"{bad[0]!r}; binary or control characters are not accepted"
-        )
-    return text
 
 
 class RStarChain(Runnable[RStarInputType, RStarResult]):
@@ -290,30 +232,12 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         self, question: str, values: Mapping[str, Any], pending: bool
     ) -> dict[str, Any] | None:
         """Resume (None) when the thread holds an unfinished search of the same question
-        and config; otherwise a fresh start that also clears what an earlier search left in
-        the thread (reducer channels are overwritten, not merged)."""
+        and config; otherwise a fresh start (the graph's ``init`` clears what an earlier
+        search left in the thread)."""
         config = self.config.model_dump()
         if pending and values.get("question") == question and values.get("config") == config:
             return None
-        if not values:
-            return {"question": question, "config": config}
-        return {
-            "question": question,
-            "config": config,
-            "nodes": Overwrite({}),
-            "finished": Overwrite([]),
-            "usage": Overwrite({}),
-            "intervals": Overwrite([]),
-            "errors": Overwrite([]),
-            "wave": [],
-            "next_rollout": 0,
-            "stop_reason": "",
-            "limits_hit": [],
-            "candidates": [],
-            "verification": {},
-            "answer": None,
-            "confidence": 0.0,
-        }
+        return {"question": question, "config": config}
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
         checker = checker_for(self.config.task)
@@ -332,50 +256,9 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         )
 
     def result_from_state(self, values: Mapping[str, Any], wall_seconds: float) -> RStarResult:
-        """Build the public result from the graph's final state."""
-        nodes: dict[str, Any] = dict(values.get("nodes") or {})
-        candidates = [Candidate.model_validate(c) for c in values.get("candidates") or []]
-        answer = values.get("answer")
-        best = winning_candidate(candidates, answer, checker_for(self.config.task))
-        trajectory: list[Step] = best.trajectory if best is not None else []
-        usage_raw = values.get("usage") or {}
-        busy = _union_seconds(values.get("intervals") or [])
-        usage = Usage(
-            llm_calls=int(usage_raw.get("llm_calls", 0)),
-            batches=int(usage_raw.get("batches", 0)),
-            prompts=int(usage_raw.get("prompts", 0)),
-            samples=int(usage_raw.get("samples", 0)),
-            prompt_tokens=int(usage_raw.get("prompt_tokens", 0)),
-            cached_prompt_tokens=int(usage_raw.get("cached_prompt_tokens", 0)),
-            completion_tokens=int(usage_raw.get("completion_tokens", 0)),
-            tokens_estimated=bool(usage_raw.get("tokens_estimated", 0)),
-            wall_seconds=wall_seconds,
-            model_seconds=busy,
-            framework_seconds=max(wall_seconds - busy, 0.0),
-            rollouts=int(usage_raw.get("rollouts", 0)),
-            nodes=len(nodes),
-            failed_calls=int(usage_raw.get("failed_calls", 0)),
-            repetitions_trimmed=int(usage_raw.get("repetitions_trimmed", 0)),
-        )
-        verification = Verification.model_validate(values.get("verification") or {})
-        question = values.get("question") or nodes.get(ROOT_ID, {}).get("text", "")
-        errors = list(values.get("errors") or [])
-        stop_reason = values.get("stop_reason") or "budget"
-        if backend_dead_errors(errors):
-            stop_reason = "backend_dead"
-        return RStarResult(
-            question=question,
-            answer=answer,
-            confidence=float(values.get("confidence") or 0.0),
-            trajectory=trajectory,
-            candidates=candidates,
-            tree=nodes,
-            usage=usage,
-            verification=verification,
-            errors=errors,
-            stop_reason=stop_reason,
-            limits_hit=list(values.get("limits_hit") or []),
-        )
+        """The public result of a graph state (what the graph's ``finish`` node builds; see
+        :func:`langchain_rstar.search.finish.result_from_state`)."""
+        return result_from_state(values, wall_seconds, task=self.config.task)
 
     # -- execution ---------------------------------------------------------------------
     def _run(
@@ -399,7 +282,6 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         progress: bool = True,
     ) -> Iterator[RStarProgress | RStarResult]:
         question = self.check_question(input)
-        start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = self._initial_state(question, graph_config)
         values: dict[str, Any] = {}
@@ -415,7 +297,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             for sampler in (self._gen_sampler, self._disc_sampler):
                 if sampler is not None:
                     sampler.end_scope(scope)
-        yield raise_if_backend_dead(self.result_from_state(values, time.time() - start))
+        yield raise_if_backend_dead(_result_of(values))
 
     async def _aiter(
         self,
@@ -425,7 +307,6 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         progress: bool = True,
     ) -> AsyncIterator[RStarProgress | RStarResult]:
         question = self.check_question(input)
-        start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = await self._ainitial_state(question, graph_config)
         values: dict[str, Any] = {}
@@ -441,7 +322,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             for sampler in (self._gen_sampler, self._disc_sampler):
                 if sampler is not None:
                     sampler.end_scope(scope)
-        yield raise_if_backend_dead(self.result_from_state(values, time.time() - start))
+        yield raise_if_backend_dead(_result_of(values))
 
     async def _arun(
         self,
@@ -544,23 +425,14 @@ def _finished_rollouts(updates: Mapping[str, Any]) -> list[int]:
     return [
         fin["rollout"]
         for update in updates.values()
-        if isinstance(update, dict)
-        for fin in update.get("finished") or []
+        if isinstance(update, dict) and isinstance(update.get("finished"), list)
+        for fin in update["finished"]
     ]
 
 
-def _union_seconds(intervals: list[list[float]]) -> float:
-    """Total length of the union of ``[start, end]`` intervals."""
-    total = 0.0
-    cur_start: float | None = None
-    cur_end = 0.0
-    for start, end in sorted((float(a), float(b)) for a, b in intervals):
-        if cur_start is None or start > cur_end:
-            if cur_start is not None:
-                total += cur_end - cur_start
-            cur_start, cur_end = start, end
-        else:
-            cur_end = max(cur_end, end)
-    if cur_start is not None:
-        total += cur_end - cur_start
-    return total
+def _result_of(values: Mapping[str, Any]) -> RStarResult:
+    """The result the graph's ``finish`` node left in its output."""
+    data = values.get("result")
+    if not data:
+        raise RuntimeError("the search graph ended without a result (it did not reach 'finish')")
+    return RStarResult.model_validate(data)

@@ -1,0 +1,64 @@
+"""The one check of a question before any model call: :func:`validate_question`.
+
+Its own leaf module so that the graph's first node (``search/rollouts.py``'s ``init``), the
+chain, the chat model, the evaluation harness and ``graphs/rstar.py`` all apply the same
+rules without importing one another. Re-exported as ``langchain_rstar.validate_question``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["validate_question"]
+
+
+def validate_question(value: Any, max_chars: int = 20_000) -> str:
+    """Check a question before any model call.
+
+    Rules: a ``str`` (or a mapping with a ``question`` string); not empty or whitespace
+    only; at most ``max_chars`` characters; no NUL bytes or other control characters
+    except tab and newlines, and no lone surrogates (binary data, or bytes decoded with
+    ``surrogateescape``, is rejected, not cleaned). Surrounding whitespace is stripped and
+    the text is NFC-normalised.
+
+    Raises:
+        ValueError: with the reason, when the question breaks a rule.
+    """
+    if isinstance(value, Mapping):
+        if "question" not in value:
+            raise ValueError(
+                f"input mapping needs a 'question' key; got keys {sorted(map(str, value))}"
+            )
+        value = value["question"]
+    if isinstance(value, (bytes, bytearray)):
+        raise ValueError("the question must be text (str), not bytes")
+    if not isinstance(value, str):
+        raise ValueError(f"the question must be a str, got {type(value).__name__}")
+
+    def too_long(length: int) -> ValueError:
+        return ValueError(
+            f"the question has {length} characters; the limit is {max_chars} "
+            "(RStarConfig.max_question_chars)"
+        )
+
+    if len(value) > 4 * max_chars and len(value.strip()) > 4 * max_chars:
+        raise too_long(len(value.strip()))  # far too long: no need to normalise it first
+    text = unicodedata.normalize("NFC", value).strip()
+    if not text:
+        raise ValueError("the question is empty")
+    if len(text) > max_chars:
+        raise too_long(len(text))
+    bad = [
+        c
+        for c in text
+        if (unicodedata.category(c) == "Cc" and c not in "\t\n\r")
+        or unicodedata.category(c) == "Cs"
+    ]
+    if bad:
+        raise ValueError(
+            f"the question contains {len(bad)} control or surrogate character(s) such as "
+            f"{bad[0]!r}; binary or control characters are not accepted"
+        )
+    return text
