@@ -11,6 +11,7 @@ from langchain_rstar.chain import RStarChain, validate_question
 from langchain_rstar.chat_model import ChatRStar
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.errors import RStarBackendError
+from langchain_rstar.prompts.task import TaskSpec
 from langchain_rstar.result import Candidate, RStarProgress, RStarResult, Step, Usage
 from langchain_rstar.search.verify import verify_candidates
 from langchain_rstar.tool import RStarTool
@@ -25,6 +26,7 @@ __all__ = [
     "RStarResult",
     "RStarTool",
     "Step",
+    "TaskSpec",
     "Usage",
     "validate_question",
     "verify_candidates",

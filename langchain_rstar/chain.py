@@ -1,4 +1,16 @@
-"""``RStarChain``: the rStar search as a LangChain ``Runnable[str, RStarResult]``."""
+"""``RStarChain``: the rStar search as a LangChain ``Runnable[str, RStarResult]``.
+
+Inputs: a question string, a mapping with a ``question`` key, or a LangChain ``PromptValue``
+(so ``PromptTemplate | chain`` and ``ChatPromptTemplate | chain`` work: a string prompt is
+the question; of a chat prompt, the last human message is).
+
+Per-call overrides: ``config={"configurable": {"rstar": {"num_rollouts": 4}}}`` changes
+:class:`RStarConfig` fields for one call (validated before any model call; an unknown field
+is an error). Only the ``"rstar"`` key of ``configurable`` is read: LangGraph and LangSmith
+keep their own keys there (``thread_id``, ``checkpoint_ns``, ...), and a model in the same
+pipeline may have configurable fields named like ours (``temperature``), so a bare field name
+is never taken as an override.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +22,7 @@ from langchain_core.callbacks import (
     CallbackManagerForChainRun,
 )
 from langchain_core.language_models import BaseLanguageModel
+from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
@@ -41,13 +54,34 @@ from langchain_rstar.tool import RStarTool
 
 __all__ = ["RStarChain", "RStarInput", "validate_question"]
 
-RStarInputType = Union[str, Mapping[str, Any]]  # noqa: UP007 - a runtime alias
+RStarInputType = Union[str, Mapping[str, Any], PromptValue]  # noqa: UP007 - a runtime alias
+
+#: The ``configurable`` key holding per-call :class:`RStarConfig` overrides.
+OVERRIDES_KEY = "rstar"
 
 
 class RStarInput(BaseModel):
     """Input schema: the question to solve."""
 
     question: str = Field(description="The question to solve.")
+
+
+def _call_overrides(config: RunnableConfig) -> dict[str, Any]:
+    """The per-call config overrides (``configurable["rstar"]``), checked to be a mapping."""
+    raw = (config.get("configurable") or {}).get(OVERRIDES_KEY)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(
+            f'configurable["{OVERRIDES_KEY}"] must be a mapping of RStarConfig fields, got '
+            f"{type(raw).__name__}"
+        )
+    unknown = sorted(set(raw) - set(RStarConfig.model_fields))
+    if unknown:
+        raise ValueError(
+            f'configurable["{OVERRIDES_KEY}"] has unknown RStarConfig field(s) {unknown}'
+        )
+    return dict(raw)
 
 
 class RStarChain(Runnable[RStarInputType, RStarResult]):
@@ -201,6 +235,31 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         return validate_question(value, self.config.max_question_chars)
 
     # -- state helpers -----------------------------------------------------------------
+    def _for_call(self, config: RunnableConfig) -> tuple[RStarChain, RunnableConfig]:
+        """The chain to run one call with (this one, or one with the call's overrides) and
+        the call's config without the overrides; checks before any model call.
+
+        Raises:
+            ValueError: for an unknown override field or a bad value (pydantic's error
+                names the field), or a checkpointer without a ``thread_id``.
+        """
+        overrides = _call_overrides(config)
+        if overrides:
+            configurable = dict(config.get("configurable") or {})
+            configurable.pop(OVERRIDES_KEY, None)
+            config = {**config, "configurable": configurable}
+            return self.with_overrides(**overrides), config
+        if self.checkpointer is not None and not (config.get("configurable") or {}).get(
+            "thread_id"
+        ):
+            # LangGraph's own message (its check is skipped once we add our scope key, and
+            # the checkpointer then fails with a bare KeyError)
+            raise ValueError(
+                "Checkpointer requires one or more of the following 'configurable' keys: "
+                "thread_id, checkpoint_ns, checkpoint_id"
+            )
+        return self, config
+
     def _graph_config(self, config: RunnableConfig, run_manager: Any) -> RunnableConfig:
         out = patch_config(
             config,
@@ -240,7 +299,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         return {"question": question, "config": config}
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
-        checker = checker_for(self.config.task)
+        checker = checker_for(self.config.task, self.config.answer_extraction)
         best, confidence = final_answer(
             build_candidates(values.get("nodes") or {}, checker), checker
         )
@@ -258,7 +317,9 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
     def result_from_state(self, values: Mapping[str, Any], wall_seconds: float) -> RStarResult:
         """The public result of a graph state (what the graph's ``finish`` node builds; see
         :func:`langchain_rstar.search.finish.result_from_state`)."""
-        return result_from_state(values, wall_seconds, task=self.config.task)
+        return result_from_state(
+            values, wall_seconds, self.config.task, self.config.answer_extraction
+        )
 
     # -- execution ---------------------------------------------------------------------
     def _run(
@@ -281,6 +342,10 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
         progress: bool = True,
     ) -> Iterator[RStarProgress | RStarResult]:
+        chain, config = self._for_call(config)
+        if chain is not self:
+            yield from chain._iter(input, run_manager, config, progress)
+            return
         question = self.check_question(input)
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = self._initial_state(question, graph_config)
@@ -306,6 +371,11 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         config: RunnableConfig,
         progress: bool = True,
     ) -> AsyncIterator[RStarProgress | RStarResult]:
+        chain, config = self._for_call(config)
+        if chain is not self:
+            async for event in chain._aiter(input, run_manager, config, progress):
+                yield event
+            return
         question = self.check_question(input)
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = await self._ainitial_state(question, graph_config)

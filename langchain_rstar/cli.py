@@ -22,6 +22,7 @@ verification) goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -89,25 +90,28 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
     if provider is not None:
         return _init_chat_model(args, provider, model), f"{model} (chat)"
     if backend == "openai":
-        try:
-            from langchain_openai import OpenAI
-        except ImportError as exc:
-            raise CLIError(
-                "--backend openai needs langchain-openai: pip install 'langchain-rstar[openai]'"
-            ) from exc
+        from langchain_rstar.llms._session import openai_client
+
         if not model:
             raise CLIError("--backend openai needs --model (the served model name or path)")
         base_url = getattr(args, "base_url", None) or os.environ.get(
             "OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"
         )
         api_key = getattr(args, "api_key", None) or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-        client = OpenAI(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            max_retries=1,
-            request_timeout=getattr(args, "request_timeout", None) or 600.0,
-        )
+        # Session affinity is on (llms/_session.py); the sampler owns the retries, so the
+        # HTTP client gets max_retries=0 and a finite timeout (docs/scaleout.md).
+        try:
+            client = openai_client(
+                model=model,
+                base_url=base_url,
+                api_key=api_key,
+                request_timeout=getattr(args, "request_timeout", None),
+                sampler_retries=_sampler_retries(args),
+            )
+        except ImportError as exc:
+            raise CLIError(str(exc)) from exc
+        except ValueError as exc:
+            raise CLIError(f"--request-timeout: {exc}") from exc
         return client, f"{model} (openai @ {base_url})"
     if getattr(args, "base_url", None):
         raise CLIError("--base-url only applies to --backend openai")
@@ -120,6 +124,20 @@ def build_llm(args: argparse.Namespace) -> tuple[Any, str]:
     _OPENED.append(llm)
     name = model or "gemma-3-270m"
     return llm, f"{name} ({backend})"
+
+
+def _sampler_retries(args: argparse.Namespace) -> int:
+    """The sampler's retries of a failed call for this command line (``max_retries`` of
+    ``--config``, else the config default): the HTTP client does not retry on top."""
+    raw = getattr(args, "config", None)
+    if raw:
+        with contextlib.suppress(CLIError):
+            value = _load_json_arg(raw).get("max_retries")
+            if isinstance(value, int) and value >= 0:
+                return value
+    from langchain_rstar.config import RStarConfig
+
+    return int(RStarConfig.model_fields["max_retries"].default)
 
 
 def _profile_fields(profile: str | None, config_cls: Any) -> dict[str, Any]:
@@ -737,9 +755,12 @@ def _print_result(result: Any, model_label: str, task: str | None = None) -> Non
         f"{est}{u.completion_tokens:,} generated tokens, {u.rollouts} rollouts, {u.nodes} nodes, "
         f"{u.wall_seconds:.2f} s"
     )
-    if result.errors:
-        first = result.errors[0].get("error")
-        print(f"Errors: {len(result.errors)} model call(s) failed; first: {first}")
+    failed = [e for e in result.errors if not e.get("warning")]
+    if failed:
+        first = failed[0].get("error")
+        print(f"Errors: {len(failed)} model call(s) failed; first: {first}")
+    for warning in (e for e in result.errors if e.get("warning")):
+        print(f"Warning: {warning.get('error')}")
     if result.limits_hit:
         print(f"Limits hit: {', '.join(result.limits_hit)}")
 

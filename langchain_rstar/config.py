@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The backend contract owns this trait; re-exported here (old path) for the 0.1.x releases.
 from langchain_rstar.llms.base import top_p_is_costly
+from langchain_rstar.prompts.task import TaskSpec, task_spec
 
 __all__ = ["FAST_PROFILE", "PROFILES", "RStarConfig", "top_p_is_costly"]
 
@@ -17,7 +18,13 @@ PROFILES = ("paper", "fast")
 #: What ``profile="fast"`` changes against the defaults (which are the ``paper`` profile's:
 #: the authors' reference code, minus its gold-answer leak). Each entry is one documented
 #: deviation a user can also set alone; explicit fields always win over the profile.
-FAST_PROFILE: dict[str, Any] = {}
+FAST_PROFILE: dict[str, Any] = {
+    # one shared 4-example block for every action, 2 rephrase examples (shorter prompts)
+    "exemplar_set": "fast",
+    # the last stated answer the family can read (the reference reads the first number
+    # after "answer is", else the last number of the text)
+    "answer_extraction": "marker",
+}
 
 
 class RStarConfig(BaseModel):
@@ -44,9 +51,36 @@ class RStarConfig(BaseModel):
     )
 
     # --- task --------------------------------------------------------------------------
-    task: Literal["arithmetic", "math", "yesno"] = Field(
+    task: str = Field(
         "arithmetic",
-        description="Answer family: numeric word problems, competition math, or yes/no.",
+        description=(
+            "The task: a built-in family ('arithmetic': numeric word problems, 'math': "
+            "competition math, 'yesno': yes/no questions) or a TaskSpec. A spec is registered "
+            "under its name and the config stores the name (plain data; see "
+            "langchain_rstar.prompts.task for where a name is resolved)."
+        ),
+    )
+
+    # --- paper vs fast: prompts ------------------------------------------------------------
+    exemplar_set: Literal["paper", "fast"] = Field(
+        "paper",
+        description=(
+            "'paper': each action shows its own few-shot family in the rStar reference's "
+            "counts (8 step-by-step solutions for A2 and the discriminator, 4 one-step "
+            "solutions for A1, 4 decompositions for A3/A4, 8 rephrasings for A5). 'fast': one "
+            "shared 4-example block for every solving action and 2 rephrasings."
+        ),
+    )
+    answer_extraction: Literal["reference", "marker"] = Field(
+        "reference",
+        description=(
+            "How a completion's answer is read. 'reference': as the rStar reference "
+            "evaluator (the first number after 'answer is', else the last number; MATH: the "
+            "text after 'answer is', else the last \\boxed{}; yes/no: the first yes/no "
+            "after 'answer is', else the last); a one-step thought (A1) then states an "
+            "answer only when it says 'answer is'. 'marker': the last stated answer the "
+            "family can read ('The answer is X', 'Answer: X', '#### X', \\boxed{X})."
+        ),
     )
 
     # --- search (generator) --------------------------------------------------------------
@@ -195,6 +229,19 @@ class RStarConfig(BaseModel):
         """The ``fast`` profile (every deviation in :data:`FAST_PROFILE`) with ``fields``
         changed."""
         return cls(**{**fields, "profile": "fast"})
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_name(cls, value: Any) -> Any:
+        if isinstance(value, TaskSpec):
+            return value.register().name
+        if isinstance(value, str):
+            task_spec(value)  # a clear error for an unknown name
+        return value
+
+    def task_spec(self) -> TaskSpec:
+        """The :class:`~langchain_rstar.TaskSpec` this config names."""
+        return task_spec(self.task)
 
     @model_validator(mode="after")
     def _check_ranges(self) -> RStarConfig:

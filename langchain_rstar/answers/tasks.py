@@ -7,12 +7,14 @@ checker with a clear error for an unknown name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from langchain_rstar.answers.arithmetic import ArithmeticChecker
 from langchain_rstar.answers.base import AnswerChecker, _check_extraction
 from langchain_rstar.answers.math import MathChecker
 from langchain_rstar.answers.yesno import YesNoChecker
 
-__all__ = ["TASK_ALIASES", "TASK_FAMILIES", "get_checker"]
+__all__ = ["TASK_ALIASES", "TASK_FAMILIES", "get_checker", "registry_version"]
 
 TASK_FAMILIES = ("arithmetic", "math", "yesno")
 
@@ -35,6 +37,27 @@ TASK_ALIASES: dict[str, str] = {
 }
 
 
+#: Checkers of custom tasks (:class:`langchain_rstar.TaskSpec`), by name: a factory taking
+#: the extraction mode. Filled by ``TaskSpec.register``; a built-in name cannot be taken.
+_CUSTOM_CHECKERS: dict[str, Callable[[str], AnswerChecker]] = {}
+#: Bumped on every registration, so that caches keyed by task name can tell a re-registered
+#: name from the old one (see ``search.candidates.checker_for``).
+_REGISTRY_VERSION = [0]
+
+
+def _register_checker(name: str, factory: Callable[[str], AnswerChecker]) -> None:
+    """Register the checker factory of a custom task ``name`` (last registration wins)."""
+    if name.strip().lower() in TASK_ALIASES:
+        raise ValueError(f"task name {name!r} is taken by a built-in task; choose another name")
+    _CUSTOM_CHECKERS[name] = factory
+    _REGISTRY_VERSION[0] += 1
+
+
+def registry_version() -> int:
+    """How many custom tasks have been registered so far (a cache key)."""
+    return _REGISTRY_VERSION[0]
+
+
 def get_checker(task: str, *, extraction: str = "marker") -> AnswerChecker:
     """Return the checker for a task family or dataset name.
 
@@ -45,10 +68,16 @@ def get_checker(task: str, *, extraction: str = "marker") -> AnswerChecker:
             ``"reference"`` (the rStar reference evaluator's rule: the first number after
             "answer is", else the last number).
 
+    A custom task (:class:`langchain_rstar.TaskSpec`) is found by its exact name once
+    registered (``RStarConfig(task=spec)`` registers it).
+
     Raises:
         ValueError: For an unknown name or extraction mode (the message lists the valid ones).
     """
     extraction = _check_extraction(extraction)
+    custom = _CUSTOM_CHECKERS.get(str(task))
+    if custom is not None:
+        return custom(extraction)
     family = TASK_ALIASES.get(str(task).strip().lower())
     if family == "arithmetic":
         return ArithmeticChecker(extraction=extraction)
@@ -58,5 +87,6 @@ def get_checker(task: str, *, extraction: str = "marker") -> AnswerChecker:
         return MathChecker(extraction=extraction)
     raise ValueError(
         f"unknown task {task!r}; expected a task family {TASK_FAMILIES} or one of "
-        f"{sorted(set(TASK_ALIASES) - set(TASK_FAMILIES))}"
+        f"{sorted(set(TASK_ALIASES) - set(TASK_FAMILIES))}, or the name of a registered "
+        f"TaskSpec {sorted(_CUSTOM_CHECKERS)}"
     )

@@ -1,7 +1,8 @@
 """Baselines that share rStar's model, prompts and accounting: few-shot CoT and self-consistency.
 
 Both baselines write the same prompt as the search's direct-answer action at the root
-(A2): the task's few-shot block (:func:`langchain_rstar.prompts.solve_prefix`), the
+(A2): the task's few-shot block (:func:`langchain_rstar.prompts.remaining_prompt`; with the
+``paper`` exemplar set the 8 step-by-step solutions, as the reference's CoT baseline), the
 question, then ``Step 1:``; generation stops at the first blank line. Every model call
 goes through :class:`~langchain_rstar.sampling.sampler.Sampler`, the same object the search uses,
 so retries, timeouts and token counts are accounted for in exactly the same way.
@@ -131,12 +132,20 @@ class _SingleCallMethod:
             )
 
     def prompt(self, question: str, task: str | None = None) -> str:
-        """The prompt both baselines send: few-shot block, question, ``Step 1:``."""
-        return P.solve_prefix(task or self.config.task, question) + "Step 1:"
+        """The prompt both baselines send: the search's A2 prompt at the root (few-shot
+        block of the config's ``exemplar_set``, question, ``Step 1:``)."""
+        return P.remaining_prompt(
+            task or self.config.task, question, [], exemplar_set=self.config.exemplar_set
+        )
 
     def settings(self) -> dict[str, Any]:
         """What distinguishes this run (stored with every record)."""
-        return {"task": self.config.task, "max_tokens": self.config.max_tokens}
+        return {
+            "task": self.config.task,
+            "max_tokens": self.config.max_tokens,
+            "exemplar_set": self.config.exemplar_set,
+            "answer_extraction": self.config.answer_extraction,
+        }
 
     def _sample(
         self, question: str, task: str, n: int, params: dict[str, Any], seed: int | None
@@ -161,7 +170,7 @@ class _SingleCallMethod:
         return list(texts), meter, outcome
 
     def _checker(self, task: str | None) -> AnswerChecker:
-        return get_checker(task or self.config.task)
+        return get_checker(task or self.config.task, extraction=self.config.answer_extraction)
 
 
 class ChainOfThought(_SingleCallMethod):

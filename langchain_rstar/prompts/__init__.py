@@ -1,139 +1,72 @@
-"""Prompt rendering for the five actions and the discriminator.
+"""Prompts of the five actions and the discriminator: one module per prompt.
 
-Every solving prompt has the same shape so that a prefix cache can serve it:
+* ``a1_one_step.py`` -- A1, the next single step.
+* ``a2_remaining.py`` -- A2, all remaining steps (direct answer).
+* ``a3_subquestion.py`` -- A3, the next sub-question and its answer.
+* ``a4_reanswer.py`` -- A4, the last sub-question answered again.
+* ``a5_rephrase.py`` -- A5, the question restated as its conditions.
+* ``discriminator.py`` -- completing a masked candidate (mutual verification).
+* ``_format.py`` -- the shared format (question, path lines) and the few-shot blocks.
+* ``task.py`` -- :class:`TaskSpec`: instruction, exemplars per action family, checker.
 
-    <instruction>\n\n<few-shot exemplars>\n\nQuestion: <question>\n<path lines><tail>
-
-The path is written in one format whatever action made each step::
-
-    Step 1: <one-step thought or remaining steps>
-    Sub-question 2: <sub-question>
-    Answer 2: <its answer>
-
-The exemplars are data (``prompts/<task>.json``), written for this package.
+The built-in exemplars are data, written for this package: ``prompts/<task>.json`` (the
+``fast`` set: one shared block) and ``prompts/<task>_paper.json`` (the ``paper`` set, in the
+rStar reference's counts: 8 step-by-step solutions, 4 one-step solutions, 4 decompositions,
+8 rephrasings). ``RStarConfig.exemplar_set`` picks the set. This module
+re-exports the names other modules use.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from functools import cache, lru_cache
-from importlib import resources
-from typing import Any
+from langchain_rstar.prompts._format import (
+    EXEMPLAR_SETS,
+    STOP_BLOCK,
+    STOP_LINE,
+    fewshot_block,
+    load_exemplars,
+    path_lines,
+    path_question,
+    solve_body,
+    solve_prefix,
+    step_number,
+)
+from langchain_rstar.prompts.a1_one_step import one_step_prompt
+from langchain_rstar.prompts.a2_remaining import remaining_prompt
+from langchain_rstar.prompts.a3_subquestion import (
+    FINAL_SUBQUESTION_PREFIX,
+    is_final_subquestion,
+    subanswer_prompt,
+    subquestion_prompt,
+)
+from langchain_rstar.prompts.a4_reanswer import REANSWER_HINT, reanswer_prompt
+from langchain_rstar.prompts.a5_rephrase import STOP_REPHRASE, rephrase_prompt
+from langchain_rstar.prompts.discriminator import completion_prompt
+from langchain_rstar.prompts.task import Exemplar, Rephrasing, TaskSpec, task_spec
 
 __all__ = [
+    "EXEMPLAR_SETS",
+    "Exemplar",
+    "Rephrasing",
+    "TaskSpec",
+    "fewshot_block",
+    "task_spec",
     "FINAL_SUBQUESTION_PREFIX",
+    "REANSWER_HINT",
+    "STOP_BLOCK",
+    "STOP_LINE",
+    "STOP_REPHRASE",
+    "completion_prompt",
+    "is_final_subquestion",
     "load_exemplars",
-    "solve_prefix",
-    "rephrase_prompt",
-    "path_question",
+    "one_step_prompt",
     "path_lines",
+    "path_question",
+    "reanswer_prompt",
+    "remaining_prompt",
+    "rephrase_prompt",
+    "solve_body",
+    "solve_prefix",
     "step_number",
+    "subanswer_prompt",
+    "subquestion_prompt",
 ]
-
-FINAL_SUBQUESTION_PREFIX = "Now we can answer the question"
-
-#: Stop strings of each kind of continuation.
-STOP_LINE = ["\n", "Question:"]
-STOP_BLOCK = ["\n\n", "\nQuestion:", "Question:"]
-#: A5: the rephrasing is one line that itself ends with "Question: ..." (as the exemplars
-#: show), so only a new line may end it; "Question:" would cut the question off.
-STOP_REPHRASE = ["\n"]
-
-
-@cache
-def load_exemplars(task: str) -> dict[str, Any]:
-    """The few-shot data of a task family (``arithmetic``, ``math`` or ``yesno``)."""
-    try:
-        text = (
-            resources.files("langchain_rstar.prompts")
-            .joinpath(f"{task}.json")
-            .read_text(encoding="utf-8")
-        )
-    except FileNotFoundError as exc:  # pragma: no cover - guarded by the config literal
-        raise ValueError(f"no exemplars for task {task!r}") from exc
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
-def _exemplar_lines(steps: Sequence[Mapping[str, str]]) -> list[str]:
-    lines: list[str] = []
-    for k, step in enumerate(steps, start=1):
-        if step["kind"] == "sub":
-            lines.append(f"Sub-question {k}: {step['q']}")
-            lines.append(f"Answer {k}: {step['a']}")
-        else:
-            lines.append(f"Step {k}: {step['text']}")
-    return lines
-
-
-@lru_cache(maxsize=16)
-def _fewshot_block(task: str) -> str:
-    data = load_exemplars(task)
-    blocks = [data["instruction"]]
-    for ex in data["solve"]:
-        blocks.append("\n".join([f"Question: {ex['question']}", *_exemplar_lines(ex["steps"])]))
-    return "\n\n".join(blocks) + "\n\n"
-
-
-def solve_prefix(task: str, question: str) -> str:
-    """Few-shot block followed by the question line."""
-    return f"{_fewshot_block(task)}Question: {question}\n"
-
-
-@lru_cache(maxsize=16)
-def _rephrase_block(task: str) -> str:
-    data = load_exemplars(task)
-    blocks = ["Rewrite each question as a numbered list of its conditions, then the question."]
-    for ex in data["rephrase"]:
-        blocks.append(f"Question: {ex['question']}\nRephrased question: {ex['rephrased']}")
-    return "\n\n".join(blocks) + "\n\n"
-
-
-def rephrase_prompt(task: str, question: str) -> str:
-    """Prompt for A5; the model continues after ``Rephrased question:``."""
-    return f"{_rephrase_block(task)}Question: {question}\nRephrased question:"
-
-
-def path_question(question: str, path: Sequence[Mapping[str, Any]]) -> str:
-    """The question the path works on: the last rephrasing on it, else the original."""
-    current = question
-    for record in path:
-        if record.get("type") == "rephrase" and record.get("text"):
-            current = str(record["text"])
-    return current
-
-
-def step_number(path: Sequence[Mapping[str, Any]]) -> int:
-    """The number the next step on ``path`` gets (1-based)."""
-    return 1 + sum(1 for r in path if r.get("type") not in ("root", "rephrase", "reanswer", None))
-
-
-def path_lines(path: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The path's steps rendered as prompt lines, one unit per step.
-
-    A sub-question renders as two lines (question and answer) in one unit; a re-answered
-    sub-question (A4) replaces the answer of the sub-question it follows; an A2 answer
-    holding several steps gives one unit per line.
-    """
-    units: list[str] = []
-    k = 0
-    for record in path:
-        kind = record.get("type")
-        if kind in ("root", "rephrase", None):
-            continue
-        raw = str(record.get("text", "")).strip()
-        if kind in ("subquestion", "reanswer"):
-            text = " ".join(raw.split("\n")).strip()
-            sub = str(record.get("subquestion", "")).strip()
-            if kind == "reanswer" and units and k > 0:
-                units[-1] = f"Sub-question {k}: {sub}\nAnswer {k}: {text}"
-                continue
-            k += 1
-            units.append(f"Sub-question {k}: {sub}\nAnswer {k}: {text}")
-        else:
-            k += 1
-            lines = [ln.strip() for ln in raw.split("\n") if ln.strip()] or [""]
-            units.append(f"Step {k}: {lines[0]}")
-            units.extend(lines[1:])
-    return units

@@ -11,6 +11,13 @@ Dead-backend detection is per *search scope*: the chain puts a scope id in the r
 (``configurable[SCOPE_KEY]``), so concurrent searches sharing one sampler keep their own
 count of consecutive failed calls, and a successful call anywhere (the backend works)
 resets every count. Calls without a scope share one count.
+
+Plain models (neither this package's backends nor ``langchain_openai``) get the sampling
+parameters the way each takes them (:mod:`langchain_rstar.sampling.plain`). Where a model
+would answer a batch one request after another (every chat model under a sync
+``generate``, an ``LLM`` that answers one prompt per ``_call``), the requests of one call
+run on a bounded pool of LangChain's context-carrying executor (``asyncio.gather`` under
+a semaphore in async): ``n`` votes then cost one request's latency, not ``n``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import logging
 import threading
 import time
 import uuid
@@ -28,11 +36,13 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel, BaseLLM
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import get_executor_for_config
 
 from langchain_rstar.errors import BackendDeadError, RStarBackendError
 from langchain_rstar.llms._session import session_kwargs
 from langchain_rstar.llms.base import backend_traits
 from langchain_rstar.sampling.chat import chat_request, clean_result
+from langchain_rstar.sampling.plain import PlainModel, runs_prompts_one_by_one
 from langchain_rstar.sampling.text import cut_at_stop, trim_repetition
 from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 from langchain_rstar.sampling.vote_cache import VoteCache
@@ -69,6 +79,13 @@ MAX_BACKOFF = 30.0
 #: Most failing scopes remembered at once (older ones are forgotten first).
 _MAX_SCOPES = 4096
 
+#: Multi-vote requests in a row whose votes were all identical before the sampler warns,
+#: for a plain model that takes no temperature / that was sent one (see ``_check_votes``).
+_IDENTICAL_STREAK_DEAF = 3
+_IDENTICAL_STREAK_SENT = 8
+
+logger = logging.getLogger(__name__)
+
 
 class Sampler:
     """Samples from one LangChain model on behalf of the search.
@@ -87,6 +104,14 @@ class Sampler:
             counted in usage as ``repetitions_trimmed``.
         vote_cache: keep a per-search :class:`VoteCache` for calls that allow it
             (``SampleCall.cache``).
+        max_concurrency: most requests of one call in flight at once where the model
+            would answer them one after another (see :meth:`_fan_out`).
+
+    A plain model (neither this package's backends nor ``langchain_openai``) gets the
+    sampling parameters the way it takes them (:mod:`~langchain_rstar.sampling.plain`);
+    when it cannot take a temperature, or ignores it, and its votes come back identical,
+    the sampler logs a warning and returns it once per search scope as an error record
+    with ``kind="degenerate_votes"`` and ``warning=True`` (no call failed).
     """
 
     def __init__(
@@ -99,11 +124,24 @@ class Sampler:
         dead_after: int = 3,
         trim_repetitions: bool = True,
         vote_cache: bool = True,
+        max_concurrency: int = 8,
     ) -> None:
         if dead_after < 1:
             raise ValueError(f"dead_after must be at least 1, got {dead_after}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self.llm = llm
         self.mode = backend_traits(llm).mode
+        self.max_concurrency = max_concurrency
+        # plain models: how the sampling parameters reach them (see sampling/plain.py)
+        self._plain = PlainModel(llm) if self.mode in ("chat", "generic") else None
+        if self._plain is not None and not self._plain.route.takes("temperature"):
+            logger.warning(
+                "%s takes no temperature (no `temperature` keyword of its _generate, no "
+                "`temperature` field): the search's votes are drawn at the temperature it "
+                "was built with",
+                type(llm).__name__,
+            )
         # ``_generate`` / ``_agenerate`` take ``run_manager``: they can be called directly
         # when nothing observes the search (LangChain checks the same before passing it).
         self._direct_ok = isinstance(llm, BaseLLM) and all(
@@ -120,6 +158,8 @@ class Sampler:
         self._successes = 0
         # scope -> [consecutive failed calls, value of _successes when the streak began]
         self._streaks: OrderedDict[Any, list[int]] = OrderedDict()
+        # scope -> [multi-vote requests in a row with identical votes, warned (0/1)]
+        self._identical: OrderedDict[Any, list[int]] = OrderedDict()
 
     # -- dead-backend bookkeeping ----------------------------------------------------------
     def consecutive_failures(self, scope: Any = None) -> int:
@@ -138,6 +178,7 @@ class Sampler:
         """Forget a finished search's failure count (and its cached samples)."""
         with self._lock:
             self._streaks.pop(scope, None)
+            self._identical.pop(scope, None)
         if self.vote_cache is not None:
             self.vote_cache.drop(scope)
 
@@ -182,7 +223,48 @@ class Sampler:
 
     def _expected(self) -> bool:
         """Whether the backend returns ``n`` samples per prompt by itself."""
+        if self._plain is not None:
+            return self._plain.route.native_n
         return self.mode in ("native", "openai", "openai_chat")
+
+    def _target(self, call: SampleCall, n: int) -> tuple[BaseLanguageModel, dict[str, Any]]:
+        """The model to call and its keywords (a plain model may be a field-set copy)."""
+        if self._plain is not None:
+            return self._plain.request(call.params, n)
+        return self.llm, self._kwargs(call, n)
+
+    def _fan_out(
+        self, llm: BaseLanguageModel, items: list[Any], one: Any, config: RunnableConfig | None
+    ) -> LLMResult:
+        """``one(items)``, or, where ``llm`` would answer the items one after another,
+        ``one([item])`` for each item on a bounded thread pool (LangChain's executor, which
+        carries the run context), merged back in order."""
+        if (
+            len(items) < 2
+            or self.mode == "native"
+            or not runs_prompts_one_by_one(llm, asynchronous=False)
+        ):
+            return one(items)
+        pool_config: RunnableConfig = {**(config or {}), "max_concurrency": self.max_concurrency}
+        with get_executor_for_config(pool_config) as pool:
+            parts = list(pool.map(lambda item: one([item]), items))
+        return _merge_results(parts)
+
+    async def _afan_out(self, llm: BaseLanguageModel, items: list[Any], one: Any) -> LLMResult:
+        """Async :meth:`_fan_out`: ``asyncio.gather`` under a semaphore."""
+        if (
+            len(items) < 2
+            or self.mode == "native"
+            or not runs_prompts_one_by_one(llm, asynchronous=True)
+        ):
+            return await one(items)
+        gate = asyncio.Semaphore(self.max_concurrency)
+
+        async def bounded(item: Any) -> LLMResult:
+            async with gate:
+                return await one([item])
+
+        return _merge_results(list(await asyncio.gather(*(bounded(i) for i in items))))
 
     def _direct(self, config: RunnableConfig | None) -> bool:
         """Whether to skip ``generate``'s callback and run set-up (see :mod:`._quiet`)."""
@@ -191,44 +273,54 @@ class Sampler:
     def _invoke_llm(
         self, prompts: list[str], call: SampleCall, n: int, config: RunnableConfig | None
     ) -> LLMResult:
-        kwargs = self._kwargs(call, n)
+        llm, kwargs = self._target(call, n)
         kwargs.update(session_kwargs(self.mode, scope_of(config)))  # scale-out: session affinity
+        stop = call.stop or None
         if self._direct(config):
-            assert isinstance(self.llm, BaseLLM)
-            return self.llm._generate(prompts, stop=call.stop or None, run_manager=None, **kwargs)
+            assert isinstance(llm, BaseLLM)
+            return self._fan_out(
+                llm,
+                prompts,
+                lambda ps: llm._generate(ps, stop=stop, run_manager=None, **kwargs),
+                config,
+            )
         common: dict[str, Any] = {
-            "stop": call.stop or None,
+            "stop": stop,
             "callbacks": (config or {}).get("callbacks"),
             "run_name": call.run_name,
             "metadata": call.metadata or None,
         }
-        if isinstance(self.llm, BaseChatModel):  # chat rendering: see sampling/chat.py
-            msgs, common, kwargs = chat_request(self.llm, prompts, common, kwargs)
-            return clean_result(self.llm.generate(msgs, **common, **kwargs), prompts)
-        assert isinstance(self.llm, BaseLLM)
-        return self.llm.generate(prompts, **common, **kwargs)
+        if isinstance(llm, BaseChatModel):  # chat rendering: see sampling/chat.py
+            msgs, common, kwargs = chat_request(llm, prompts, common, kwargs)
+            result = self._fan_out(
+                llm, msgs, lambda ms: llm.generate(ms, **common, **kwargs), config
+            )
+            return clean_result(result, prompts)
+        assert isinstance(llm, BaseLLM)
+        return self._fan_out(llm, prompts, lambda ps: llm.generate(ps, **common, **kwargs), config)
 
     async def _ainvoke_llm(
         self, prompts: list[str], call: SampleCall, n: int, config: RunnableConfig | None
     ) -> LLMResult:
-        kwargs = self._kwargs(call, n)
+        llm, kwargs = self._target(call, n)
         kwargs.update(session_kwargs(self.mode, scope_of(config)))  # scale-out: session affinity
+        stop = call.stop or None
         if self._direct(config):
-            assert isinstance(self.llm, BaseLLM)
-            return await self.llm._agenerate(
-                prompts, stop=call.stop or None, run_manager=None, **kwargs
+            assert isinstance(llm, BaseLLM)
+            return await self._afan_out(
+                llm, prompts, lambda ps: llm._agenerate(ps, stop=stop, run_manager=None, **kwargs)
             )
         common: dict[str, Any] = {
-            "stop": call.stop or None,
+            "stop": stop,
             "callbacks": (config or {}).get("callbacks"),
             "run_name": call.run_name,
             "metadata": call.metadata or None,
         }
-        if isinstance(self.llm, BaseChatModel):  # chat rendering: see sampling/chat.py
-            msgs, common, kwargs = chat_request(self.llm, prompts, common, kwargs)
-            return clean_result(await self.llm.agenerate(msgs, **common, **kwargs), prompts)
-        assert isinstance(self.llm, BaseLLM)
-        return await self.llm.agenerate(prompts, **common, **kwargs)
+        if isinstance(llm, BaseChatModel):  # chat rendering: see sampling/chat.py
+            msgs, common, kwargs = chat_request(llm, prompts, common, kwargs)
+            return clean_result(await llm.agenerate(msgs, **common, **kwargs), prompts)
+        assert isinstance(llm, BaseLLM)
+        return await self._afan_out(llm, prompts, lambda ps: llm.agenerate(ps, **common, **kwargs))
 
     def _plan(self, call: SampleCall) -> tuple[list[str], int]:
         """Prompts to send and ``n`` to ask for: repeated prompts where ``n`` is ignored."""
@@ -302,7 +394,72 @@ class Sampler:
         texts, usage = self._collect(call, result, sent)
         usage["llm_calls"] = usage.get("llm_calls", 0.0) + len(errors)
         usage["model_seconds"] = end - start
+        warning = self._check_votes(call, scope, texts)
+        if warning is not None:
+            errors.append(warning)
         return SampleOutcome(texts=texts, errors=errors, usage=usage, intervals=[[start, end]])
+
+    def _check_votes(
+        self, call: SampleCall, scope: Any, texts: list[list[str] | None]
+    ) -> dict[str, Any] | None:
+        """A warning record when a plain model's votes keep coming back identical.
+
+        Counts, per search scope, requests in a row where every prompt asked for several
+        votes at a temperature above 0 got identical votes; a request with differing
+        votes resets the count. At :data:`_IDENTICAL_STREAK_DEAF` (the model takes no
+        temperature) or :data:`_IDENTICAL_STREAK_SENT` (it was sent one) the warning is
+        logged and returned, once per scope.
+        """
+        temperature = call.params.get("temperature")
+        if self._plain is None or call.n < 2 or not temperature or temperature <= 0:
+            return None
+        votes = [t for t in texts if t is not None and len(t) >= 2]
+        if not votes:
+            return None
+        identical = all(len(set(t)) == 1 for t in votes)
+        deaf = not self._plain.route.takes("temperature")
+        need = _IDENTICAL_STREAK_DEAF if deaf else _IDENTICAL_STREAK_SENT
+        with self._lock:
+            state = self._identical.get(scope)
+            if state is None:
+                state = self._identical[scope] = [0, 0]
+                while len(self._identical) > _MAX_SCOPES:
+                    self._identical.popitem(last=False)
+            if state[1]:
+                return None
+            state[0] = state[0] + 1 if identical else 0
+            if state[0] < need:
+                return None
+            state[1] = 1
+        name = type(self.llm).__name__
+        if deaf:
+            why = (
+                f"{name} takes no temperature (no `temperature` keyword of its _generate, no "
+                "`temperature` field), so every vote is drawn at the temperature it was built "
+                "with; build it with a temperature above 0 (e.g. 0.8) or use a model that "
+                "takes one"
+            )
+        else:
+            why = (
+                f"the temperature was sent ({self._plain.route.how}) but {name} seems to ignore it"
+            )
+        message = (
+            f"degenerate votes: the {call.role} model returned {call.n} identical votes per "
+            f"prompt in {state[0]} requests in a row at temperature {temperature}: {why}. "
+            "Identical votes are not independent samples: the search cannot tell answers apart"
+        )
+        logger.warning(message)
+        return {
+            "kind": "degenerate_votes",
+            "warning": True,
+            "role": call.role,
+            "run_name": call.run_name,
+            "error": message,
+            "attempt": 0,
+            "recovered": True,
+            "prompts": len(call.prompts),
+            "metadata": dict(call.metadata),
+        }
 
     def _failed(self, call: SampleCall, scope: Any, errors: list[dict[str, Any]]) -> SampleOutcome:
         streak = self._record_failure(scope)
@@ -451,6 +608,31 @@ async def _await_with_timeout(coro: Any, timeout: float) -> Any:
         return await asyncio.wait_for(coro, timeout)
     except asyncio.TimeoutError as exc:
         raise TimeoutError(f"model call took longer than {timeout:g} s") from exc
+
+
+def _merge_results(parts: Sequence[LLMResult]) -> LLMResult:
+    """One ``LLMResult`` of several (generations in order; token counts summed where every
+    part reports them, else left out so that they are estimated)."""
+    generations = [g for part in parts for g in part.generations]
+    totals: dict[str, float] = {}
+    complete = True
+    for part in parts:
+        output = part.llm_output or {}
+        usage = output.get("token_usage") or output.get("usage") or {}
+        if usage.get("prompt_tokens") is None or usage.get("completion_tokens") is None:
+            complete = False
+            break
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            if isinstance(usage.get(key), int | float):
+                totals[key] = totals.get(key, 0) + usage[key]
+    llm_output = dict(parts[0].llm_output or {}) if parts else {}
+    llm_output.pop("usage", None)
+    if complete and parts:
+        llm_output["token_usage"] = totals
+    else:
+        llm_output.pop("token_usage", None)
+    runs = [r for part in parts for r in (part.run or [])]
+    return LLMResult(generations=generations, llm_output=llm_output, run=runs or None)
 
 
 def _usage_of(

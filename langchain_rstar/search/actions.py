@@ -134,15 +134,6 @@ def _dedupe(texts: Sequence[str]) -> list[tuple[str, int]]:
     return list(seen.values())
 
 
-def _base(task: ExpandTask, config: RStarConfig) -> tuple[str, int]:
-    path = task["path"]
-    question = P.path_question(task["question"], path)
-    prefix = P.solve_prefix(config.task, question)
-    lines = P.path_lines(path)
-    body = prefix + "".join(line + "\n" for line in lines)
-    return body, P.step_number(path)
-
-
 def _new_child(
     task: ExpandTask, action: str, index: int, node_type: str, config: RStarConfig, **fields: Any
 ) -> NodeRecord:
@@ -226,11 +217,23 @@ def _vote_child_fields(
     return text, vote.answer, vote.confidence
 
 
+def _states_answer(text: str, checker: AnswerChecker) -> bool:
+    """Whether a one-step thought states an answer (then it is a solution step).
+
+    With the reference extraction every number is an answer (the last one), so, as in the
+    reference code, a step states one only when it says "answer is".
+    """
+    return checker.extraction != "reference" or "answer is" in text.lower()
+
+
 def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A1: propose ``num_a1_steps`` next steps; a step that states the answer is terminal."""
-    body, k = _base(task, config)
     outcome = yield SampleCall(
-        prompts=[f"{body}Step {k}:"],
+        prompts=[
+            P.one_step_prompt(
+                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+            )
+        ],
         n=config.num_a1_steps,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -242,14 +245,18 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
     samples = _texts(outcome) or []
     # how many samples state each distinct answer (equivalence is checked per distinct one)
     stated: dict[str, int] = {}
-    for a in _extract_all(samples, checker):
-        if a is not None:
+    for text, a in zip(samples, _extract_all(samples, checker), strict=True):
+        if a is not None and _states_answer(text, checker):
             stated[a] = stated.get(a, 0) + 1
     children: list[NodeRecord] = []
     for i, (text, _count) in enumerate(_dedupe(samples)):
         answer = checker.extract(text)
         fields: dict[str, Any] = {"text": text, "samples": _count}
-        if answer is not None and checker.normalize(answer) is not None:
+        if (
+            answer is not None
+            and checker.normalize(answer) is not None
+            and _states_answer(text, checker)
+        ):
             agree = sum(c for a, c in stated.items() if checker.equivalent(a, answer))
             confidence = agree / max(len(samples), 1)
             fields.update(answer=answer, confidence=confidence, reward=confidence, terminal=True)
@@ -259,9 +266,12 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
 
 def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A2: write the remaining steps ``num_votes`` times; the majority answer wins."""
-    body, k = _base(task, config)
     outcome = yield SampleCall(
-        prompts=[f"{body}Step {k}:"],
+        prompts=[
+            P.remaining_prompt(
+                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+            )
+        ],
         n=config.num_votes,
         stop=P.STOP_BLOCK,
         params=config.sampling_kwargs(),
@@ -290,15 +300,14 @@ def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerCheck
     return {"children": [child], "errors": outcome.errors}
 
 
-def _is_final(subquestion: str) -> bool:
-    return subquestion.strip().lower().startswith(P.FINAL_SUBQUESTION_PREFIX.lower())
-
-
 def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A3: propose ``num_subquestions`` sub-questions and answer each by majority vote."""
-    body, k = _base(task, config)
     asked = yield SampleCall(
-        prompts=[f"{body}Sub-question {k}:"],
+        prompts=[
+            P.subquestion_prompt(
+                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+            )
+        ],
         n=config.num_subquestions,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -312,7 +321,12 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
     if not subquestions:
         return {"children": [], "errors": errors}
     answered = yield SampleCall(
-        prompts=[f"{body}Sub-question {k}: {sq}\nAnswer {k}:" for sq in subquestions],
+        prompts=[
+            P.subanswer_prompt(
+                config.task, task["question"], task["path"], sq, exemplar_set=config.exemplar_set
+            )
+            for sq in subquestions
+        ],
         n=config.num_votes,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -328,7 +342,7 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
         if not samples:
             continue
         text, answer, confidence = _vote_child_fields(samples, checker)
-        final = _is_final(sq)
+        final = P.is_final_subquestion(sq)
         children.append(
             _new_child(
                 task,
@@ -349,18 +363,20 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
     return {"children": children, "errors": errors}
 
 
-REANSWER_HINT = "Let's work it out step by step."
-
-
 def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
     """A4: answer the last sub-question again, step by step, by majority vote."""
     parent = task["path"][-1]
     sq = str(parent.get("subquestion", ""))
-    before = dict(task)
-    before["path"] = task["path"][:-1]
-    body, k = _base(before, config)  # type: ignore[arg-type]
     outcome = yield SampleCall(
-        prompts=[f"{body}Sub-question {k}: {sq}\nAnswer {k}: {REANSWER_HINT}"],
+        prompts=[
+            P.reanswer_prompt(
+                config.task,
+                task["question"],
+                task["path"][:-1],
+                sq,
+                exemplar_set=config.exemplar_set,
+            )
+        ],
         n=config.num_votes,
         stop=P.STOP_LINE,
         params=config.line_sampling_kwargs(),
@@ -381,7 +397,7 @@ def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
         "reanswer",
         config,
         subquestion=sq,
-        text=f"{REANSWER_HINT} {text}".strip(),
+        text=f"{P.REANSWER_HINT} {text}".strip(),
         answer=answer,
         confidence=confidence,
         samples=len(samples),
@@ -396,7 +412,7 @@ def a5_rephrase(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
     """A5: restate the question as a list of its conditions."""
     question = P.path_question(task["question"], task["path"])
     outcome = yield SampleCall(
-        prompts=[P.rephrase_prompt(config.task, question)],
+        prompts=[P.rephrase_prompt(config.task, question, exemplar_set=config.exemplar_set)],
         n=1,
         stop=P.STOP_REPHRASE,
         params=config.line_sampling_kwargs(),

@@ -157,7 +157,7 @@ def early_stop(state: RStarState, cfg: RStarConfig) -> bool:
     if remaining <= 0:
         return False
     nodes = state.get("nodes") or {}
-    ranking = generator_ranking(nodes, checker_for(cfg.task))
+    ranking = generator_ranking(nodes, checker_for(cfg.task, cfg.answer_extraction))
     if not ranking:
         return False
     lead = ranking[0]

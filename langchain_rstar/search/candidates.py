@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from langchain_rstar.answers import AnswerChecker, get_checker
+from langchain_rstar.answers.tasks import registry_version
 from langchain_rstar.result import Candidate
 from langchain_rstar.search.actions import is_solution
 from langchain_rstar.search.state import RStarState, config_from_state, has_fatal
@@ -30,10 +31,18 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=8)
-def checker_for(task: str) -> AnswerChecker:
-    """The answer checker of a task (cached: checkers are stateless)."""
-    return get_checker(task)
+def checker_for(task: str, extraction: str = "marker") -> AnswerChecker:
+    """The answer checker of a task and extraction mode (cached: checkers are stateless).
+
+    The cache key includes the task registry's version, so a re-registered custom
+    :class:`~langchain_rstar.TaskSpec` name gets its new checker.
+    """
+    return _checker_cached(task, extraction, registry_version())
+
+
+@lru_cache(maxsize=16)
+def _checker_cached(task: str, extraction: str, _version: int) -> AnswerChecker:
+    return get_checker(task, extraction=extraction)
 
 
 def path_ids(nodes: Mapping[str, Mapping[str, Any]], node_id: str) -> list[str]:
@@ -171,7 +180,7 @@ def winning_candidate(
 def collect(state: RStarState) -> dict[str, Any]:
     """Controller node: the candidates and the generator majority (before verification)."""
     cfg = config_from_state(state.get("config"))
-    checker = checker_for(cfg.task)
+    checker = checker_for(cfg.task, cfg.answer_extraction)
     candidates = build_candidates(state.get("nodes") or {}, checker)
     answer, confidence = final_answer(candidates, checker)
     stop_reason = state.get("stop_reason") or ("backend_dead" if has_fatal(state) else "budget")

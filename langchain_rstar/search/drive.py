@@ -147,7 +147,7 @@ def action_node(action: str, sampler: Sampler) -> NodeFunc:
     def _sync(task: ExpandTask, config: RunnableConfig) -> dict[str, Any]:
         annotate_run(config, _task_metadata(task))
         cfg = _cfg(task)
-        gen = run_action(action, task, cfg, checker_for(cfg.task))
+        gen = run_action(action, task, cfg, checker_for(cfg.task, cfg.answer_extraction))
         try:
             acc = drive(gen, sampler, config)
         except BackendDeadError as exc:
@@ -157,7 +157,7 @@ def action_node(action: str, sampler: Sampler) -> NodeFunc:
     async def _async(task: ExpandTask, config: RunnableConfig) -> dict[str, Any]:
         annotate_run(config, _task_metadata(task))
         cfg = _cfg(task)
-        gen = run_action(action, task, cfg, checker_for(cfg.task))
+        gen = run_action(action, task, cfg, checker_for(cfg.task, cfg.answer_extraction))
         try:
             acc = await adrive(gen, sampler, config)
         except BackendDeadError as exc:

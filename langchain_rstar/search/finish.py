@@ -31,18 +31,21 @@ def finish(state: RStarState) -> dict[str, Any]:
     """
     cfg = config_from_state(state.get("config"))
     elapsed = max(time.time() - float(state.get("started") or time.time()), 0.0)
-    result = result_from_state(state, elapsed, task=cfg.task)
+    result = result_from_state(state, elapsed, cfg.task, cfg.answer_extraction)
     return {"result": result.model_dump(mode="json")}
 
 
 def result_from_state(
-    values: Mapping[str, Any], wall_seconds: float, task: str = "arithmetic"
+    values: Mapping[str, Any],
+    wall_seconds: float,
+    task: str = "arithmetic",
+    answer_extraction: str = "marker",
 ) -> RStarResult:
     """The public result of a search's final state."""
     nodes: dict[str, Any] = dict(values.get("nodes") or {})
     candidates = [Candidate.model_validate(c) for c in values.get("candidates") or []]
     answer = values.get("answer")
-    best = winning_candidate(candidates, answer, checker_for(task))
+    best = winning_candidate(candidates, answer, checker_for(task, answer_extraction))
     trajectory: list[Step] = best.trajectory if best is not None else []
     usage_raw = values.get("usage") or {}
     busy = _union_seconds(values.get("intervals") or [])

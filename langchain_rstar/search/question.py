@@ -11,13 +11,17 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from langchain_core.messages import HumanMessage
+from langchain_core.prompt_values import ChatPromptValue, PromptValue
+
 __all__ = ["validate_question"]
 
 
 def validate_question(value: Any, max_chars: int = 20_000) -> str:
     """Check a question before any model call.
 
-    Rules: a ``str`` (or a mapping with a ``question`` string); not empty or whitespace
+    Rules: a ``str`` (or a mapping with a ``question`` string, or a ``PromptValue``: a
+    string prompt's text, or a chat prompt's last human message); not empty or whitespace
     only; at most ``max_chars`` characters; no NUL bytes or other control characters
     except tab and newlines, and no lone surrogates (binary data, or bytes decoded with
     ``surrogateescape``, is rejected, not cleaned). Surrounding whitespace is stripped and
@@ -26,6 +30,8 @@ def validate_question(value: Any, max_chars: int = 20_000) -> str:
     Raises:
         ValueError: with the reason, when the question breaks a rule.
     """
+    if isinstance(value, PromptValue):
+        value = _prompt_value_text(value)
     if isinstance(value, Mapping):
         if "question" not in value:
             raise ValueError(
@@ -62,3 +68,20 @@ def validate_question(value: Any, max_chars: int = 20_000) -> str:
             f"{bad[0]!r}; binary or control characters are not accepted"
         )
     return text
+
+
+def _prompt_value_text(value: PromptValue) -> str:
+    """The question in a prompt value: a chat prompt's last human message, else its text."""
+    if not isinstance(value, ChatPromptValue):
+        return value.to_string()
+    for message in reversed(value.messages):
+        if isinstance(message, HumanMessage):
+            content = message.content
+            if isinstance(content, str):
+                return content
+            return "\n".join(
+                part if isinstance(part, str) else str(part.get("text", ""))
+                for part in content
+                if isinstance(part, str) or part.get("type") == "text"
+            )
+    raise ValueError("the chat prompt has no human message to take the question from")

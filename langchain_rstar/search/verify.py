@@ -221,7 +221,11 @@ def _call_for(job: Mapping[str, Any], cfg: RStarConfig) -> SampleCall:
     params["temperature"] = cfg.verify_temperature
     seed = None if cfg.seed is None else _stable_seed(cfg.seed, job["node_id"], job["cut"])
     return SampleCall(
-        prompts=[P.solve_prefix(cfg.task, job["question"]) + job["prefix"]],
+        prompts=[
+            P.completion_prompt(
+                cfg.task, job["question"], job["prefix"], exemplar_set=cfg.exemplar_set
+            )
+        ],
         n=cfg.num_completions,
         stop=P.STOP_BLOCK,
         role="discriminator",
@@ -281,7 +285,7 @@ def _discriminate_node(sampler: Sampler) -> NodeFunc:
             outcome = sampler.sample(_call_for(job, cfg), config)
         except BackendDeadError as exc:
             return _fatal(job, exc)
-        return _check_update(job, outcome, get_checker(cfg.task))
+        return _check_update(job, outcome, get_checker(cfg.task, extraction=cfg.answer_extraction))
 
     async def _async(job: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         cfg = _cfg(job)
@@ -289,14 +293,14 @@ def _discriminate_node(sampler: Sampler) -> NodeFunc:
             outcome = await sampler.asample(_call_for(job, cfg), config)
         except BackendDeadError as exc:
             return _fatal(job, exc)
-        return _check_update(job, outcome, get_checker(cfg.task))
+        return _check_update(job, outcome, get_checker(cfg.task, extraction=cfg.answer_extraction))
 
     return NodeFunc(_sync, _async, name="discriminate")
 
 
 def _judge(state: VerifyState) -> dict[str, Any]:
     cfg = _cfg(state)
-    checker = get_checker(cfg.task)
+    checker = get_checker(cfg.task, extraction=cfg.answer_extraction)
     candidates = [dict(c) for c in state.get("candidates") or []]
     verification = dict(state.get("verification") or {})
     if not verification.get("ran"):
@@ -393,7 +397,9 @@ def verify_candidates(
     """
     cfg = config or RStarConfig()
     if generator_answer is None and candidates:
-        generator_answer, generator_confidence = final_answer(candidates, get_checker(cfg.task))
+        generator_answer, generator_confidence = final_answer(
+            candidates, get_checker(cfg.task, extraction=cfg.answer_extraction)
+        )
     sampler = Sampler(
         discriminator,
         max_retries=cfg.max_retries,

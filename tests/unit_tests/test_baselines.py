@@ -24,7 +24,8 @@ def test_cot_prompt_is_the_search_prompt_and_greedy() -> None:
     cot = ChainOfThought(llm, RStarConfig(max_tokens=77, **FAST))
     out = cot.solve(QUESTION)
     prompts, kwargs = llm.calls[-1]
-    assert prompts == [P.solve_prefix("arithmetic", QUESTION) + "Step 1:"]
+    paper = P.solve_prefix("arithmetic", QUESTION, family="cot", exemplar_set="paper")
+    assert prompts == [paper + "Step 1:"]
     assert kwargs["temperature"] == 0.0
     assert kwargs["max_tokens"] == 77
     assert kwargs["n"] == 1

@@ -207,6 +207,7 @@ def test_public_api_is_pinned() -> None:
         "RStarResult",
         "RStarTool",
         "Step",
+        "TaskSpec",
         "Usage",
         "validate_question",
         "verify_candidates",
