@@ -35,12 +35,12 @@ from langchain_rstar.result import (
     RStarProgress,
     RStarResult,
 )
+from langchain_rstar.sampling._unobserved import QUIET_KEY, manager_is_quiet
 from langchain_rstar.sampling.sampler import (
     Sampler,
     raise_if_backend_dead,
     scoped_config,
 )
-from langchain_rstar.search._untraced import QUIET_KEY, manager_is_quiet
 from langchain_rstar.search.budget import recursion_limit
 from langchain_rstar.search.candidates import (
     build_candidates,
@@ -268,7 +268,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         )
         if manager_is_quiet(run_manager):
             # Nothing observes this search: its nodes and model calls skip LangChain's
-            # per-run set-up (see langchain_rstar.search._untraced).
+            # per-run set-up (see langchain_rstar.search._untraced and sampling._unobserved).
             out["configurable"] = {**(out.get("configurable") or {}), QUIET_KEY: True}
         return out
 

@@ -138,6 +138,14 @@ def test_search_layers() -> None:
     assert "langchain_rstar.search.verify" in graph["langchain_rstar.search.graph"]
 
 
+def test_lower_layers_do_not_import_upper_ones() -> None:
+    graph = import_graph()
+    upper = ("langchain_rstar.search", "langchain_rstar.chain", "langchain_rstar.eval")
+    for name, targets in graph.items():
+        if name.startswith(("langchain_rstar.sampling", "langchain_rstar.llms")):
+            assert not [t for t in targets if t.startswith(upper)], name
+
+
 def test_no_import_cycles() -> None:
     found = [sorted(c) for c in cycles(import_graph())]
     assert not found, f"import cycles: {found}"
