@@ -43,7 +43,7 @@ from langchain_rstar.llms.vllm_engine import build_sampling_params
         ("x", [""], ("x", None)),
     ],
 )
-def test_truncate_at_stop(text: str, stop: list[str] | None, expected: tuple) -> None:
+def test_split_at_stop(text: str, stop: list[str] | None, expected: tuple) -> None:
     assert split_at_stop(text, stop) == expected
 
 
