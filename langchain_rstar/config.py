@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# The backend contract owns this trait; re-exported here (old path) for the 0.1.x releases.
+from langchain_rstar.llms.base import top_p_is_costly
 from langchain_rstar.prompts.task import TaskSpec, task_spec
 
 __all__ = [
@@ -556,36 +558,3 @@ class RStarConfig(BaseModel):
             return self
         preset = "fast" if top_p_is_costly(llm) else "paper"
         return self.model_copy(update={"sampling_preset": preset})
-
-
-def top_p_is_costly(llm: Any) -> bool:
-    """Whether top-p sampling costs ``llm`` a sort of the whole vocabulary per token.
-
-    A model says so itself with a boolean ``rstar_top_p_costly`` attribute: the package's
-    ``VLLMEngine`` and ``TransformersLLM`` apply top-p inside the top-k shortlist by default
-    and say False; with ``shortlist_top_p=False`` they say True on CPU (vLLM's CPU sampler)
-    or always (``transformers``), as both sort the whole vocabulary when top-p is set.
-    Without the attribute: a ``VLLMEngine``-named model is costly on CPU; remote and other
-    models are not.
-    """
-    seen = 0
-    while llm is not None and seen < 8:
-        flag = getattr(llm, "rstar_top_p_costly", None)
-        if isinstance(flag, bool):
-            return flag
-        wrapped = getattr(llm, "rstar_wrapped_llm", None)
-        if wrapped is None or wrapped is llm:
-            break
-        llm, seen = wrapped, seen + 1
-    name = type(llm).__name__
-    module = type(llm).__module__
-    if not module.startswith("langchain_rstar.llms"):
-        return False
-    if name == "VLLMEngine":
-        try:
-            from vllm.platforms import current_platform
-
-            return bool(current_platform.is_cpu())
-        except Exception:  # noqa: BLE001 - no usable vLLM: treat as CPU
-            return True
-    return False

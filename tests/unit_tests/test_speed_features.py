@@ -454,7 +454,7 @@ def test_a_wave_sends_its_expansions_concurrently(use_async: bool) -> None:
 # Sampling presets
 # --------------------------------------------------------------------------------------
 def test_sampling_presets_and_backend_resolution() -> None:
-    from langchain_rstar.config import top_p_is_costly
+    from langchain_rstar.llms.base import top_p_is_costly
 
     paper = RStarConfig(sampling_preset="paper").sampling_kwargs()
     assert paper["top_k"] == 40 and paper["top_p"] == 0.95 and paper["temperature"] == 0.8
