@@ -127,7 +127,9 @@ def scripted_llm() -> ScriptedLLM:
             ),
             (r"Answer 2:$", [" 4 days after Friday is Tuesday. The answer is TUESDAY."]),
             (
-                r"Step \d+:$",
+                # "Step k:" continues the path; "Answer: Let's think step by step." opens a
+                # whole solution (A2 and A4 in the paper profile)
+                r"(Step \d+:|Answer: Let's think step by step\.)$",
                 [
                     " 11 days is 1 week and 4 days; 4 days after Friday is Tuesday. "
                     "The answer is Tue.",
@@ -135,6 +137,8 @@ def scripted_llm() -> ScriptedLLM:
                     " 1 week and 4 days after Friday is Tuesday. The answer is Tuesday.",
                 ],
             ),
+            # the discriminator, completing a masked solution that counts days
+            (r"\d+ days[^\n]*$", [" so 4 days after Friday is Tuesday. The answer is Tuesday."]),
         ],
         default=[" The answer is Monday."],
     )
