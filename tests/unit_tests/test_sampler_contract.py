@@ -242,7 +242,7 @@ def test_max_wall_seconds_cuts_calls_in_flight(use_async: bool) -> None:
     """No per-call limit at all, a hung backend, max_wall_seconds=1: the partial result
     comes back at the deadline with limits_hit, not after the hung calls."""
     llm = FaultyLLM(llm=apples_llm(), hang_after=6)
-    config = RStarConfig(num_rollouts=16, call_timeout=float("inf"), max_wall_seconds=1.0)
+    config = RStarConfig.fast(num_rollouts=16, call_timeout=float("inf"), max_wall_seconds=1.0)
     chain = RStarChain(generator=llm, config=config)
     start = time.monotonic()
     try:
