@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     n_questions = args.real or args.questions
     questions = [ex.problem for ex in load_dataset("svamp", limit=n_questions)]
     if args.real:
-        from langchain_rstar.llms.embedded import default_llm
+        from langchain_rstar.llms import default_llm
 
         engine = default_llm()
 

@@ -127,7 +127,9 @@ def scripted_llm() -> ScriptedLLM:
             ),
             (r"Answer 2:$", [" 4 days after Friday is Tuesday. The answer is TUESDAY."]),
             (
-                r"Step \d+:$",
+                # "Step k:" continues the path; "Answer: Let's think step by step." opens a
+                # whole solution (A2 and A4 in the paper profile)
+                r"(Step \d+:|Answer: Let's think step by step\.)$",
                 [
                     " 11 days is 1 week and 4 days; 4 days after Friday is Tuesday. "
                     "The answer is Tue.",
@@ -142,8 +144,7 @@ def scripted_llm() -> ScriptedLLM:
                 [" and 11 days is 1 week and 4 days, so it is Tuesday. The answer is Tuesday."],
             ),
         ],
-        # anything else (e.g. the discriminator completing a masked solution mid-sentence)
-        default=[" 4 days after Friday is Tuesday. The answer is Tuesday."],
+        default=[" The answer is Monday."],
     )
 
 

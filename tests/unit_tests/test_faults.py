@@ -379,7 +379,9 @@ def test_failed_calls_leave_the_rest_of_the_tree_searching() -> None:
 @pytest.mark.parametrize("use_async", [False, True])
 def test_slow_calls_time_out_and_the_search_finishes_in_bounded_time(use_async: bool) -> None:
     llm = FaultyLLM(llm=apples_llm(), delay=5.0, delay_every=3)
-    chain = RStarChain(generator=llm, config=RStarConfig(**FAST, call_timeout=0.1, max_retries=2))
+    chain = RStarChain(
+        generator=llm, config=RStarConfig.fast(**FAST, call_timeout=0.1, max_retries=2)
+    )
     start = time.perf_counter()
     if use_async:
         result = asyncio.run(chain.ainvoke(QUESTION))

@@ -133,9 +133,9 @@ def test_short_samples_give_confidence_over_the_number_asked() -> None:
             return super().samples_for(prompt, 1)
 
     llm = _IgnoresN(default=[" The answer is 7."])
-    result = RStarChain(generator=llm, config=RStarConfig(num_rollouts=2, num_votes=10)).invoke(
-        "What is 3 plus 4?"
-    )
+    result = RStarChain(
+        generator=llm, config=RStarConfig.fast(num_rollouts=2, num_votes=10)
+    ).invoke("What is 3 plus 4?")
     assert any(e["kind"] == "short_samples" for e in result.errors)
     voted = [n for n in result.tree.values() if n.get("answer") == "7"]
     assert voted
@@ -242,7 +242,7 @@ def test_max_wall_seconds_cuts_calls_in_flight(use_async: bool) -> None:
     """No per-call limit at all, a hung backend, max_wall_seconds=1: the partial result
     comes back at the deadline with limits_hit, not after the hung calls."""
     llm = FaultyLLM(llm=apples_llm(), hang_after=6)
-    config = RStarConfig(num_rollouts=16, call_timeout=float("inf"), max_wall_seconds=1.0)
+    config = RStarConfig.fast(num_rollouts=16, call_timeout=float("inf"), max_wall_seconds=1.0)
     chain = RStarChain(generator=llm, config=config)
     start = time.monotonic()
     try:
