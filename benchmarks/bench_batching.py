@@ -32,20 +32,20 @@ import platform
 import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import LLMResult
 from pydantic import ConfigDict, PrivateAttr
 
 from langchain_rstar import RStarChain, RStarConfig
+from langchain_rstar.llms.base import RStarBackend
 
 
-class OneAtATime(BaseLLM):
+class OneAtATime(RStarBackend, BaseLLM):
     """Forwards to ``llm`` but lets only one request into it at a time (no coalescing)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    accepts_sampling_kwargs: ClassVar[bool] = True
 
     llm: Any
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)

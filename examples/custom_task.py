@@ -135,8 +135,15 @@ def scripted_llm() -> ScriptedLLM:
                     " 1 week and 4 days after Friday is Tuesday. The answer is Tuesday.",
                 ],
             ),
+            (
+                # Verification (paper profile): a solution cut off inside a line by the word
+                # masks is completed the right way.
+                r"\A(?!.*step by step\.\Z).*\n(?:Step|Sub-question) 1:.*[^\s:]\Z",
+                [" and 11 days is 1 week and 4 days, so it is Tuesday. The answer is Tuesday."],
+            ),
         ],
-        default=[" The answer is Monday."],
+        # anything else (e.g. the discriminator completing a masked solution mid-sentence)
+        default=[" 4 days after Friday is Tuesday. The answer is Tuesday."],
     )
 
 

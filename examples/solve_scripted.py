@@ -28,8 +28,16 @@ def scripted_llm() -> ScriptedLLM:
     """A canned model for :data:`QUESTION` (right answer 23): its direct answers are often
     wrong (30 or 11), while step-by-step paths reach 23."""
     right = " 5 * 6 = 30 muffins.\nStep 2: 30 - 7 = 23 muffins are left. The answer is 23."
+    whole = " 5 * 6 = 30 muffins, and 30 - 7 = 23 are left. The answer is 23."
+    cot = r"\nAnswer: Let's think step by step\.$"  # a whole solution (A2 / A4, paper profile)
     return ScriptedLLM(
         rules=[
+            (r"Hint[^\n]* 30\b.*" + cot, [whole]),
+            (r"How many muffins does the baker make\?" + cot, [" 5 * 6 = 30. The answer is 30."]),
+            (
+                cot,
+                [" 5 * 6 = 30 muffins. The answer is 30.", whole, " 6 + 5 = 11. The answer is 11."],
+            ),
             (r"30 muffins\.\nStep 2:$", [" 30 - 7 = 23 muffins are left. The answer is 23."]),
             (
                 r"Sub-question 2: Now we can answer[^\n]*\nAnswer 2:$",

@@ -43,16 +43,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import NotRequired, TypedDict
 
-from langchain_rstar import RStarChain, RStarConfig, validate_question
+from langchain_rstar import RStarChain, RStarConfig
 from langchain_rstar.search.graph import recursion_limit
-from langchain_rstar.search.state import RStarState
+from langchain_rstar.search.state import SearchOutput
 
 __all__ = ["GraphInput", "GraphOutput", "check_num_rollouts", "graph", "make_graph", "scripted_llm"]
 
@@ -74,11 +72,9 @@ class GraphOutput(TypedDict, total=False):
     result: dict[str, Any]
 
 
-class _State(RStarState, total=False):
+class _State(SearchOutput, total=False):
     num_rollouts: int | None
     trajectory: list[dict[str, Any]]
-    result: dict[str, Any]
-    t0: float
 
 
 def scripted_llm() -> Any:
@@ -184,21 +180,21 @@ def make_graph(
     max_rollouts = max(max_rollouts, chain.config.num_rollouts)
 
     def prepare(state: _State) -> dict[str, Any]:
-        question = validate_question(state.get("question"), chain.config.max_question_chars)
+        # The question is checked by the search's own first node (init); this node only
+        # resolves the request's num_rollouts into the search config.
         rollouts = check_num_rollouts(
             state.get("num_rollouts"), chain.config.num_rollouts, max_rollouts
         )
         config = chain.config.model_copy(update={"num_rollouts": rollouts})
-        return {"question": question, "config": config.model_dump(), "t0": time.time()}
+        return {"config": config.model_dump()}
 
-    def report(state: _State, config: RunnableConfig) -> dict[str, Any]:
-        result = chain.result_from_state(state, time.time() - float(state.get("t0") or 0.0))
+    def report(state: _State) -> dict[str, Any]:
+        result = state.get("result") or {}  # built by the search's last node (finish)
         return {
-            "answer": result.answer,
-            "confidence": result.confidence,
-            "stop_reason": result.stop_reason,
-            "trajectory": [step.model_dump() for step in result.trajectory],
-            "result": result.model_dump(mode="json"),
+            "answer": result.get("answer"),
+            "confidence": result.get("confidence", 0.0),
+            "stop_reason": result.get("stop_reason", ""),
+            "trajectory": list(result.get("trajectory") or []),
         }
 
     builder = StateGraph(_State, input_schema=GraphInput, output_schema=GraphOutput)

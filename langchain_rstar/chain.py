@@ -14,8 +14,6 @@ is never taken as an override.
 
 from __future__ import annotations
 
-import time
-import unicodedata
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Union
 
@@ -24,41 +22,32 @@ from langchain_core.callbacks import (
     CallbackManagerForChainRun,
 )
 from langchain_core.language_models import BaseLanguageModel
-from langchain_core.messages import HumanMessage
-from langchain_core.prompt_values import ChatPromptValue, PromptValue
+from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.graph import Graph
 from langchain_core.tracers.context import run_collector_var
-from langgraph.types import Overwrite
 from pydantic import BaseModel, Field
 
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.llms import default_llm
 from langchain_rstar.result import (
-    Candidate,
     RStarProgress,
     RStarResult,
-    Step,
-    Usage,
-    Verification,
 )
+from langchain_rstar.sampling._unobserved import QUIET_KEY, manager_is_quiet
 from langchain_rstar.sampling.sampler import (
     Sampler,
-    backend_dead_errors,
     raise_if_backend_dead,
     scoped_config,
 )
-from langchain_rstar.search._untraced import QUIET_KEY, manager_is_quiet
 from langchain_rstar.search.budget import recursion_limit
 from langchain_rstar.search.candidates import (
-    build_candidates,
-    checker_for,
-    final_answer,
-    winning_candidate,
+    generator_candidates,
 )
+from langchain_rstar.search.finish import result_from_state
 from langchain_rstar.search.graph import build_graph
-from langchain_rstar.search.state import ROOT_ID
+from langchain_rstar.search.question import validate_question
 from langchain_rstar.search.verify import model_label
 from langchain_rstar.tool import RStarTool
 
@@ -69,114 +58,11 @@ RStarInputType = Union[str, Mapping[str, Any], PromptValue]  # noqa: UP007 - a r
 #: The ``configurable`` key holding per-call :class:`RStarConfig` overrides.
 OVERRIDES_KEY = "rstar"
 
-# Bidirectional embeddings, overrides and isolates: they make text display in another order
-# than the model reads it ("Trojan Source"); the marks LRM/RLM/ALM are ordinary RTL text.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-# Letters and symbols that render as nothing (besides whitespace and format characters).
-_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
-
-
-def _invisible(c: str) -> bool:
-    """Whitespace, a format character (ZWSP, ZWJ, BOM, soft hyphen...), a variation selector
-    or a blank-looking letter: a question made only of these shows nothing."""
-    if c.isspace() or c in _BLANK_LOOKING:
-        return True
-    category = unicodedata.category(c)
-    if category == "Cf":
-        return True
-    return category == "Mn" and (
-        "\ufe00" <= c <= "\ufe0f" or "\U000e0100" <= c <= "\U000e01ef" or "\u180b" <= c <= "\u180f"
-    )
-
 
 class RStarInput(BaseModel):
     """Input schema: the question to solve."""
 
     question: str = Field(description="The question to solve.")
-
-
-def validate_question(value: Any, max_chars: int = 20_000) -> str:
-    """Check a question before any model call.
-
-    Rules: a ``str`` (or a mapping with a ``question`` string, or a ``PromptValue``: a
-    string prompt's text, or a chat prompt's last human message); not empty, whitespace
-    only or invisible only (zero-width spaces, BOMs, joiners, variation selectors,
-    blank-looking fillers); at most ``max_chars`` characters; no NUL bytes or other control
-    characters except tab and newlines, no bidirectional embedding/override/isolate controls
-    (U+202A-E, U+2066-9: text that displays differently from what the model reads), and no
-    lone surrogates (binary data, or bytes decoded with ``surrogateescape``, is rejected,
-    not cleaned). Surrounding whitespace is stripped and the text is NFC-normalised.
-
-    Raises:
-        ValueError: with the reason, when the question breaks a rule.
-    """
-    if isinstance(value, PromptValue):
-        value = _prompt_value_text(value)
-    if isinstance(value, Mapping):
-        if "question" not in value:
-            raise ValueError(
-                f"input mapping needs a 'question' key; got keys {sorted(map(str, value))}"
-            )
-        value = value["question"]
-    if isinstance(value, (bytes, bytearray)):
-        raise ValueError("the question must be text (str), not bytes")
-    if not isinstance(value, str):
-        raise ValueError(f"the question must be a str, got {type(value).__name__}")
-
-    def too_long(length: int) -> ValueError:
-        return ValueError(
-            f"the question has {length} characters; the limit is {max_chars} "
-            "(RStarConfig.max_question_chars)"
-        )
-
-    if len(value) > 4 * max_chars and len(value.strip()) > 4 * max_chars:
-        raise too_long(len(value.strip()))  # far too long: no need to normalise it first
-    text = unicodedata.normalize("NFC", value).strip()
-    if not text:
-        raise ValueError("the question is empty")
-    if len(text) > max_chars:
-        raise too_long(len(text))
-    bad = [
-        c
-        for c in text
-        if (unicodedata.category(c) == "Cc" and c not in "\t\n\r")
-        or unicodedata.category(c) == "Cs"
-    ]
-    if bad:
-        raise ValueError(
-            f"the question contains {len(bad)} control or surrogate character(s) such as "
-            f"{bad[0]!r}; binary or control characters are not accepted"
-        )
-    bidi = [c for c in text if c in _BIDI_CONTROLS]
-    if bidi:
-        raise ValueError(
-            f"the question contains {len(bidi)} bidirectional override/embedding/isolate "
-            f"control(s) such as {bidi[0]!r} (U+{ord(bidi[0]):04X}); they make the text "
-            "display differently from what the model reads"
-        )
-    if all(map(_invisible, text)):
-        raise ValueError(
-            f"the question is empty: its {len(text)} character(s) are all invisible "
-            f"(such as U+{ord(text[0]):04X}: zero-width, format or blank characters)"
-        )
-    return text
-
-
-def _prompt_value_text(value: PromptValue) -> str:
-    """The question in a prompt value: a chat prompt's last human message, else its text."""
-    if not isinstance(value, ChatPromptValue):
-        return value.to_string()
-    for message in reversed(value.messages):
-        if isinstance(message, HumanMessage):
-            content = message.content
-            if isinstance(content, str):
-                return content
-            return "\n".join(
-                part if isinstance(part, str) else str(part.get("text", ""))
-                for part in content
-                if isinstance(part, str) or part.get("type") == "text"
-            )
-    raise ValueError("the chat prompt has no human message to take the question from")
 
 
 def _call_overrides(config: RunnableConfig) -> dict[str, Any]:
@@ -390,7 +276,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         )
         if manager_is_quiet(run_manager):
             # Nothing observes this search: its nodes and model calls skip LangChain's
-            # per-run set-up (see langchain_rstar.search._untraced).
+            # per-run set-up (see langchain_rstar.search._untraced and sampling._unobserved).
             out["configurable"] = {**(out.get("configurable") or {}), QUIET_KEY: True}
         return out
 
@@ -413,36 +299,15 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         self, question: str, values: Mapping[str, Any], pending: bool
     ) -> dict[str, Any] | None:
         """Resume (None) when the thread holds an unfinished search of the same question
-        and config; otherwise a fresh start that also clears what an earlier search left in
-        the thread (reducer channels are overwritten, not merged)."""
+        and config; otherwise a fresh start (the graph's ``init`` clears what an earlier
+        search left in the thread)."""
         config = self.config.model_dump()
         if pending and values.get("question") == question and values.get("config") == config:
             return None
-        if not values:
-            return {"question": question, "config": config}
-        return {
-            "question": question,
-            "config": config,
-            "nodes": Overwrite({}),
-            "finished": Overwrite([]),
-            "usage": Overwrite({}),
-            "intervals": Overwrite([]),
-            "errors": Overwrite([]),
-            "wave": [],
-            "next_rollout": 0,
-            "stop_reason": "",
-            "limits_hit": [],
-            "candidates": [],
-            "verification": {},
-            "answer": None,
-            "confidence": 0.0,
-        }
+        return {"question": question, "config": config}
 
     def _progress(self, values: Mapping[str, Any], rollout: int) -> RStarProgress:
-        checker = checker_for(self.config.task, self.config.answer_extraction)
-        best, confidence = final_answer(
-            build_candidates(values.get("nodes") or {}, checker), checker
-        )
+        _, best, confidence = generator_candidates(values, self.config)
         usage = values.get("usage") or {}
         return RStarProgress(
             rollout=rollout,
@@ -455,51 +320,10 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         )
 
     def result_from_state(self, values: Mapping[str, Any], wall_seconds: float) -> RStarResult:
-        """Build the public result from the graph's final state."""
-        nodes: dict[str, Any] = dict(values.get("nodes") or {})
-        candidates = [Candidate.model_validate(c) for c in values.get("candidates") or []]
-        answer = values.get("answer")
-        best = winning_candidate(
-            candidates, answer, checker_for(self.config.task, self.config.answer_extraction)
-        )
-        trajectory: list[Step] = best.trajectory if best is not None else []
-        usage_raw = values.get("usage") or {}
-        busy = _union_seconds(values.get("intervals") or [])
-        usage = Usage(
-            llm_calls=int(usage_raw.get("llm_calls", 0)),
-            batches=int(usage_raw.get("batches", 0)),
-            prompts=int(usage_raw.get("prompts", 0)),
-            samples=int(usage_raw.get("samples", 0)),
-            prompt_tokens=int(usage_raw.get("prompt_tokens", 0)),
-            cached_prompt_tokens=int(usage_raw.get("cached_prompt_tokens", 0)),
-            completion_tokens=int(usage_raw.get("completion_tokens", 0)),
-            tokens_estimated=bool(usage_raw.get("tokens_estimated", 0)),
-            wall_seconds=wall_seconds,
-            model_seconds=busy,
-            framework_seconds=max(wall_seconds - busy, 0.0),
-            rollouts=int(usage_raw.get("rollouts", 0)),
-            nodes=len(nodes),
-            failed_calls=int(usage_raw.get("failed_calls", 0)),
-            repetitions_trimmed=int(usage_raw.get("repetitions_trimmed", 0)),
-        )
-        verification = Verification.model_validate(values.get("verification") or {})
-        question = values.get("question") or nodes.get(ROOT_ID, {}).get("text", "")
-        errors = list(values.get("errors") or [])
-        stop_reason = values.get("stop_reason") or "budget"
-        if backend_dead_errors(errors):
-            stop_reason = "backend_dead"
-        return RStarResult(
-            question=question,
-            answer=answer,
-            confidence=float(values.get("confidence") or 0.0),
-            trajectory=trajectory,
-            candidates=candidates,
-            tree=nodes,
-            usage=usage,
-            verification=verification,
-            errors=errors,
-            stop_reason=stop_reason,
-            limits_hit=list(values.get("limits_hit") or []),
+        """The public result of a graph state (what the graph's ``finish`` node builds; see
+        :func:`langchain_rstar.search.finish.result_from_state`)."""
+        return result_from_state(
+            values, wall_seconds, self.config.task, self.config.answer_extraction
         )
 
     # -- execution ---------------------------------------------------------------------
@@ -528,7 +352,6 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             yield from chain._iter(input, run_manager, config, progress)
             return
         question = self.check_question(input)
-        start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = self._initial_state(question, graph_config)
         values: dict[str, Any] = {}
@@ -544,7 +367,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             for sampler in (self._gen_sampler, self._disc_sampler):
                 if sampler is not None:
                     sampler.end_scope(scope)
-        yield raise_if_backend_dead(self.result_from_state(values, time.time() - start))
+        yield raise_if_backend_dead(_result_of(values))
 
     async def _aiter(
         self,
@@ -559,7 +382,6 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
                 yield event
             return
         question = self.check_question(input)
-        start = time.time()
         graph_config, scope = scoped_config(self._graph_config(config, run_manager))
         state = await self._ainitial_state(question, graph_config)
         values: dict[str, Any] = {}
@@ -575,7 +397,7 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
             for sampler in (self._gen_sampler, self._disc_sampler):
                 if sampler is not None:
                     sampler.end_scope(scope)
-        yield raise_if_backend_dead(self.result_from_state(values, time.time() - start))
+        yield raise_if_backend_dead(_result_of(values))
 
     async def _arun(
         self,
@@ -678,23 +500,14 @@ def _finished_rollouts(updates: Mapping[str, Any]) -> list[int]:
     return [
         fin["rollout"]
         for update in updates.values()
-        if isinstance(update, dict)
-        for fin in update.get("finished") or []
+        if isinstance(update, dict) and isinstance(update.get("finished"), list)
+        for fin in update["finished"]
     ]
 
 
-def _union_seconds(intervals: list[list[float]]) -> float:
-    """Total length of the union of ``[start, end]`` intervals."""
-    total = 0.0
-    cur_start: float | None = None
-    cur_end = 0.0
-    for start, end in sorted((float(a), float(b)) for a, b in intervals):
-        if cur_start is None or start > cur_end:
-            if cur_start is not None:
-                total += cur_end - cur_start
-            cur_start, cur_end = start, end
-        else:
-            cur_end = max(cur_end, end)
-    if cur_start is not None:
-        total += cur_end - cur_start
-    return total
+def _result_of(values: Mapping[str, Any]) -> RStarResult:
+    """The result the graph's ``finish`` node left in its output."""
+    data = values.get("result")
+    if not data:
+        raise RuntimeError("the search graph ended without a result (it did not reach 'finish')")
+    return RStarResult.model_validate(data)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# The backend contract owns this trait; re-exported here (old path) for the 0.1.x releases.
+from langchain_rstar.llms.base import top_p_is_costly
 from langchain_rstar.prompts.task import TaskSpec, task_spec
 
 __all__ = [
@@ -39,6 +41,22 @@ FAST_PROFILE: dict[str, Any] = {
     # the last stated answer the family can read (the reference reads the first number
     # after "answer is", else the last number of the text)
     "answer_extraction": "marker",
+    # generator (search/actions.py, search/candidates.py)
+    "a1_answer_terminal": True,
+    "dedupe_a1": True,
+    "a2_mode": "continue",
+    "a3_final_test": "prefix",
+    "a4_mode": "line",
+    "a2_votes": None,
+    "a3_final_votes": None,
+    "a1_max_tokens": None,
+    "a2_max_tokens": None,
+    "a3_max_tokens": None,
+    "a4_max_tokens": None,
+    "a5_max_tokens": None,
+    "candidate_pool": "terminal",
+    "vote_cache": True,
+    "repetition_penalty": None,
 }
 
 
@@ -138,10 +156,106 @@ class RStarConfig(BaseModel):
         ),
     )
     vote_cache: bool = Field(
-        True,
+        False,
         description=(
             "Reuse samples already drawn in this search for an identical request (same "
-            "prompt, stop strings and sampling parameters; at least as many samples)."
+            "prompt, stop strings and sampling parameters; at least as many samples). "
+            "Off in 'paper' (the reference draws every vote afresh); on in 'fast'."
+        ),
+    )
+
+    # --- paper vs fast: generator ----------------------------------------------------------
+    # Defaults: the authors' reference code (run_src/MCTS_for_reasoning.py, rstar_utils.py,
+    # do_eval.py at its GSM8K script settings). FAST_PROFILE holds today's cheaper values.
+    a1_answer_terminal: bool = Field(
+        False,
+        description=(
+            "Whether an A1 step that states an answer ends its trajectory. False ('paper'): "
+            "reward 0, the node keeps being expanded, and it still counts as a candidate "
+            "solution. True ('fast'): terminal, reward = share of the A1 samples agreeing."
+        ),
+    )
+    dedupe_a1: bool = Field(
+        False,
+        description=(
+            "Merge identical A1 samples into one child. False ('paper'): every sample is a "
+            "child of its own, so a repeated step counts twice. True: 'fast'."
+        ),
+    )
+    a2_mode: Literal["regenerate", "continue"] = Field(
+        "regenerate",
+        description=(
+            "'regenerate' ('paper'): A2 writes a whole solution from a chain-of-thought "
+            "few-shot prompt, the path's steps given as a hint. 'continue' ('fast'): A2 "
+            "continues the path after 'Step k:'."
+        ),
+    )
+    a3_final_test: Literal["prefix_or_last_sentence", "prefix"] = Field(
+        "prefix_or_last_sentence",
+        description=(
+            "When a sub-question answers the question. 'prefix_or_last_sentence' ('paper'): "
+            "it contains 'Now we can answer' or the question's last sentence. 'prefix' "
+            "('fast'): it starts with 'Now we can answer the question'."
+        ),
+    )
+    a4_mode: Literal["resolve", "line"] = Field(
+        "resolve",
+        description=(
+            "'resolve' ('paper'): A4 solves 'question context + last sub-question' from "
+            "scratch with the chain-of-thought prompt (earlier sub-answers not shown). "
+            "'line' ('fast'): a one-line re-answer after the earlier sub-questions."
+        ),
+    )
+    a2_votes: int | None = Field(
+        32, ge=1, le=256, description="Samples of the A2 vote. None: num_votes ('fast')."
+    )
+    a3_votes: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="Samples of the vote on an intermediate sub-answer. None: num_votes.",
+    )
+    a3_final_votes: int | None = Field(
+        32,
+        ge=1,
+        le=256,
+        description="Samples of the vote on a final sub-answer. None: a3_votes ('fast').",
+    )
+    a4_votes: int | None = Field(
+        None, ge=1, le=256, description="Samples of the A4 vote. None: num_votes."
+    )
+    a1_max_tokens: int | None = Field(
+        256, ge=1, le=32_768, description="Token cap of an A1 step. None: the line cap ('fast')."
+    )
+    a2_max_tokens: int | None = Field(
+        1024, ge=1, le=32_768, description="Token cap of an A2 sample. None: max_tokens ('fast')."
+    )
+    a3_max_tokens: int | None = Field(
+        512,
+        ge=1,
+        le=32_768,
+        description=(
+            "Token cap of a sub-question's answer (the sub-question itself keeps the line "
+            "cap, as the reference's 128). None: the line cap ('fast')."
+        ),
+    )
+    a4_max_tokens: int | None = Field(
+        1024, ge=1, le=32_768, description="Token cap of an A4 sample. None: the line cap ('fast')."
+    )
+    a5_max_tokens: int | None = Field(
+        512,
+        ge=1,
+        le=32_768,
+        description="Token cap of an A5 rephrasing. None: the line cap ('fast').",
+    )
+    candidate_pool: Literal["tree_and_rollouts", "terminal"] = Field(
+        "tree_and_rollouts",
+        description=(
+            "The generator's candidates and its majority (generator@maj). "
+            "'tree_and_rollouts' ('paper'): every solution node of the final tree (the "
+            "first on each branch) plus each rollout's end node that states an answer, "
+            "counted by frequency. 'terminal' ('fast'): each solution node once (with "
+            "a1_answer_terminal all of them are terminal), weighted by its confidence."
         ),
     )
 
@@ -155,7 +269,8 @@ class RStarConfig(BaseModel):
     sampling_preset: Literal["auto", "paper", "fast"] = Field(
         "auto",
         description=(
-            "Which filters are sent. 'paper': temperature, top_k and top_p as set (the "
+            "Which sampling filters are sent (unrelated to the search 'profile', which "
+            "does not change it). 'paper': temperature, top_k and top_p as set (the "
             "paper's 0.8 / 40 / 0.95). 'fast': the same without top_p, the one filter that "
             "sorts the whole vocabulary for every token on local CPU backends (about 5x "
             "slower decoding with Gemma's 262k vocabulary). 'auto': 'fast' on a backend "
@@ -165,7 +280,13 @@ class RStarConfig(BaseModel):
         ),
     )
     max_tokens: int = Field(
-        256, ge=1, le=32_768, description="Token cap for one step (A2 writes all remaining steps)."
+        256,
+        ge=1,
+        le=32_768,
+        description=(
+            "Token cap for one step (A2 writes all remaining steps) where no per-action cap "
+            "(a1_max_tokens .. a5_max_tokens) is set; those win where set."
+        ),
     )
     max_line_tokens: int | None = Field(
         128,
@@ -175,6 +296,18 @@ class RStarConfig(BaseModel):
             "Token cap for the one-line actions (A1 thought, A3 sub-question and its answers, "
             "A4, A5): a line that runs longer is degenerate and would only hold its batch "
             "back. None: max_tokens. Never above max_tokens."
+        ),
+    )
+    repetition_penalty: float | None = Field(
+        1.1,
+        gt=0.0,
+        le=5.0,
+        description=(
+            "Repetition penalty of every sample (the reference's vLLM setting 1.1; 'paper'). "
+            "None: not sent ('fast'). Sent to VLLMEngine and TransformersLLM as a keyword, "
+            "to OpenAI-compatible servers in extra_body (vLLM's server reads it there); "
+            "other LangChain models do not get it (sampling/plain.py routes temperature, "
+            "top-k/p, min-p and the token cap only)."
         ),
     )
     seed: int | None = Field(0, description="Seed for tree decisions and sampling.")
@@ -379,6 +512,8 @@ class RStarConfig(BaseModel):
             out["top_p"] = self.top_p
         if self.min_p is not None and self.min_p > 0:
             out["min_p"] = self.min_p
+        if self.repetition_penalty is not None:
+            out["repetition_penalty"] = self.repetition_penalty
         return out
 
     def line_sampling_kwargs(self) -> dict[str, Any]:
@@ -388,42 +523,38 @@ class RStarConfig(BaseModel):
             out["max_tokens"] = min(self.max_tokens, self.max_line_tokens)
         return out
 
+    def action_sampling_kwargs(self, kind: str) -> dict[str, Any]:
+        """Sampling parameters of one kind of generator request.
+
+        ``kind`` is ``A1``, ``A2``, ``A3_ask`` (proposing sub-questions), ``A3`` (answering
+        them), ``A4`` or ``A5``. A per-action cap (``a1_max_tokens`` ..) wins where set;
+        otherwise A2 gets ``max_tokens`` and the one-line actions the line cap (today's
+        behaviour, the ``fast`` profile).
+        """
+        cap = {
+            "A1": self.a1_max_tokens,
+            "A2": self.a2_max_tokens,
+            "A3": self.a3_max_tokens,
+            "A4": self.a4_max_tokens,
+            "A5": self.a5_max_tokens,
+        }.get(kind)
+        out = self.sampling_kwargs() if kind == "A2" else self.line_sampling_kwargs()
+        if cap is not None:
+            out["max_tokens"] = cap
+        return out
+
+    def votes_for(self, kind: str) -> int:
+        """Samples of one vote: ``A2``, ``A3`` (intermediate sub-answer), ``A3_final``
+        (the answer of a final sub-question) or ``A4``; None fields fall back to
+        ``num_votes`` (``A3_final`` to the ``A3`` count first)."""
+        if kind == "A3_final":
+            return self.a3_final_votes or self.a3_votes or self.num_votes
+        value = {"A2": self.a2_votes, "A3": self.a3_votes, "A4": self.a4_votes}[kind]
+        return value or self.num_votes
+
     def for_backend(self, llm: Any) -> RStarConfig:
         """This config with ``sampling_preset="auto"`` resolved for the model ``llm``."""
         if self.sampling_preset != "auto":
             return self
         preset = "fast" if top_p_is_costly(llm) else "paper"
         return self.model_copy(update={"sampling_preset": preset})
-
-
-def top_p_is_costly(llm: Any) -> bool:
-    """Whether top-p sampling costs ``llm`` a sort of the whole vocabulary per token.
-
-    A model says so itself with a boolean ``rstar_top_p_costly`` attribute: the package's
-    ``VLLMEngine`` and ``TransformersLLM`` apply top-p inside the top-k shortlist by default
-    and say False; with ``shortlist_top_p=False`` they say True on CPU (vLLM's CPU sampler)
-    or always (``transformers``), as both sort the whole vocabulary when top-p is set.
-    Without the attribute: a ``VLLMEngine``-named model is costly on CPU; remote and other
-    models are not.
-    """
-    seen = 0
-    while llm is not None and seen < 8:
-        flag = getattr(llm, "rstar_top_p_costly", None)
-        if isinstance(flag, bool):
-            return flag
-        wrapped = getattr(llm, "rstar_wrapped_llm", None)
-        if wrapped is None or wrapped is llm:
-            break
-        llm, seen = wrapped, seen + 1
-    name = type(llm).__name__
-    module = type(llm).__module__
-    if not module.startswith("langchain_rstar.llms"):
-        return False
-    if name == "VLLMEngine":
-        try:
-            from vllm.platforms import current_platform
-
-            return bool(current_platform.is_cpu())
-        except Exception:  # noqa: BLE001 - no usable vLLM: treat as CPU
-            return True
-    return False

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 from typing_extensions import TypedDict
 
 from langchain_rstar import visualize
@@ -124,6 +124,21 @@ class Candidate(BaseModel):
     masks: list[MaskCheck] = Field(default_factory=list)
     agreement: float | None = Field(None, description="Share of completions reaching the answer.")
     consistent: bool | None = None
+    frequency: int | None = Field(
+        None,
+        description=(
+            "How often the generator's pool holds this node (candidate_pool="
+            "'tree_and_rollouts': 1 for the tree plus 1 per rollout ending on it); None "
+            "for the 'terminal' pool, where each node counts once. Left out of dumps when None."
+        ),
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_frequency(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("frequency") is None:
+            data.pop("frequency", None)
+        return data
 
 
 class Usage(BaseModel):

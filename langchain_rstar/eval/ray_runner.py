@@ -57,6 +57,7 @@ from langchain_rstar.errors import (
     RStarBackendError,
 )
 from langchain_rstar.eval.baselines import MethodOutput
+from langchain_rstar.eval.harness import _session_key
 from langchain_rstar.llms._session import session
 
 __all__ = [
@@ -330,7 +331,7 @@ class RayRunner:
                     write_invalid(ex, ex_task, error)
                     continue
                 index = min(alive, key=lambda i: (load[i], i))
-                key = f"{self.label}/{_id_of(ex)}"
+                key = _session_key(self.label, ex)
                 ref = self.actors[index].solve.remote(question or "", ex_task, key)
                 running[ref] = (ex, ex_task, index)
                 load[index] += 1
@@ -381,12 +382,6 @@ class RayRunner:
 
 #: How long the driver waits for a restarted actor to answer before assuming it lives.
 _PROBE_SECONDS = 60.0
-
-
-def _id_of(example: Any) -> str:
-    if isinstance(example, dict):
-        return str(example.get("id"))
-    return str(getattr(example, "id", None))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,11 +6,18 @@ samples per prompt, does top-p cost it a full-vocabulary sort, does it wrap anot
 is answered here and nowhere else: :func:`backend_traits` reads it off a model.
 
 A first-class backend says so by subclassing :class:`RStarBackend` next to its LangChain
-base class and overriding what differs::
+base class and overriding what differs (the package's ``VLLMEngine``, ``TransformersLLM``,
+``ScriptedLLM`` and ``FaultyLLM`` all do)::
 
     class MyEngine(RStarBackend, BaseLLM):
         def rstar_top_p_costly(self) -> bool:
             return self.device == "cpu"
+
+The contract is three members, all with defaults on :class:`RStarBackend`:
+``accepts_sampling_kwargs`` (class attribute), ``rstar_top_p_costly()`` (method) and
+``rstar_wrapped_llm`` (property). A model that does not subclass it may still carry them
+by duck typing (``rstar_top_p_costly`` may then also be a plain bool attribute);
+:func:`backend_traits` and :func:`top_p_is_costly` are the only readers.
 
 Other models are classified by their LangChain type and provider module (the OpenAI
 clients take ``n`` and sampling keywords; other chat and completion models get sampling
@@ -20,11 +27,18 @@ parameters through ``bind``-style keywords where they accept them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel, BaseLLM
 
-__all__ = ["BackendMode", "BackendTraits", "RStarBackend", "backend_traits", "unwrap"]
+__all__ = [
+    "BackendMode",
+    "BackendTraits",
+    "RStarBackend",
+    "backend_traits",
+    "top_p_is_costly",
+    "unwrap",
+]
 
 #: How the sampler calls a model:
 #: ``native``: a first-class backend (sampling keywords and ``n`` per call);
@@ -41,20 +55,25 @@ class RStarBackend:
     Subclass it together with ``BaseLLM`` (or ``BaseChatModel``). The defaults describe a
     backend whose ``generate`` takes ``n`` and the sampling keywords ``temperature``,
     ``top_k``, ``top_p``, ``min_p``, ``max_tokens``, ``seed`` per call and returns all ``n``
-    samples per prompt, with token counts in ``llm_output["token_usage"]``.
+    samples per prompt, with token counts in ``llm_output["token_usage"]``. The ``paper``
+    profile also sends ``repetition_penalty`` (``RStarConfig.repetition_penalty``); a
+    backend accepts it (``VLLMEngine`` and ``TransformersLLM`` apply it).
     """
 
-    #: ``generate`` takes ``n`` and the sampling keywords per call.
-    accepts_sampling_kwargs: bool = True
+    #: ``generate`` takes ``n`` and the sampling keywords per call (then the sampler sends
+    #: them as keywords and asks for all ``n`` samples in one call: mode ``native``).
+    #: A wrapper may turn it into a property that asks the wrapped model.
+    accepts_sampling_kwargs: ClassVar[bool] = True
 
     def rstar_top_p_costly(self) -> bool:
         """Whether top-p sampling costs this model a sort of the whole vocabulary per token
-        (``sampling_preset="auto"`` then drops top-p)."""
+        (``sampling_preset="auto"`` then drops top-p). Default False."""
         return False
 
     @property
     def rstar_wrapped_llm(self) -> BaseLanguageModel | None:
-        """The model this one forwards to unchanged (a transparent wrapper), else None."""
+        """The model this one forwards to unchanged (a transparent wrapper whose traits
+        are the wrapped model's), else None (the default)."""
         return None
 
 
@@ -85,7 +104,15 @@ def unwrap(llm: Any) -> Any:
     return llm
 
 
-def _top_p_costly(llm: Any) -> bool:
+def top_p_is_costly(llm: Any) -> bool:
+    """Whether top-p sampling costs ``llm`` a sort of the whole vocabulary per token.
+
+    Read from ``rstar_top_p_costly`` (a method, or a bool attribute), asking the wrapped
+    model through transparent wrappers; a model that does not say is not costly (remote
+    and other LangChain models). The package's ``VLLMEngine`` and ``TransformersLLM`` apply
+    top-p inside the top-k shortlist by default and say False; with
+    ``shortlist_top_p=False`` they say True on CPU (vLLM) or always (``transformers``).
+    """
     for _ in range(_MAX_WRAPPING):
         flag = getattr(llm, "rstar_top_p_costly", None)
         if callable(flag):
@@ -125,7 +152,7 @@ def backend_traits(llm: Any) -> BackendTraits:
     wrapped = getattr(llm, "rstar_wrapped_llm", None)
     return BackendTraits(
         mode=mode,
-        top_p_costly=_top_p_costly(llm),
+        top_p_costly=top_p_is_costly(llm),
         chat=isinstance(llm, BaseChatModel),
         wrapped=wrapped if isinstance(wrapped, BaseLanguageModel) else None,
     )

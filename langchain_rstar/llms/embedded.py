@@ -336,9 +336,11 @@ def convert_gguf(
             tc["add_bos_token"] = True
         tc["padding_side"] = "left"
         tc["model_max_length"] = max_len
-        if tokenizer.chat_template and "chat_template" not in tc and not (
-            out / "chat_template.jinja"
-        ).exists():
+        if (
+            tokenizer.chat_template
+            and "chat_template" not in tc
+            and not (out / "chat_template.jinja").exists()
+        ):
             tc["chat_template"] = tokenizer.chat_template
         tc_path.write_text(json.dumps(tc, indent=2))
     import transformers

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseLLM
@@ -28,6 +28,7 @@ from langchain_rstar.llms._common import (
     sampling_options,
     split_at_stop,
 )
+from langchain_rstar.llms.base import RStarBackend
 from langchain_rstar.llms.embedded import resolve_model
 
 __all__ = ["TransformersLLM", "EXTRA_HF_KWARGS", "make_stop_criteria"]
@@ -83,7 +84,7 @@ def make_stop_criteria(
     return _StopOnStrings()
 
 
-class TransformersLLM(BaseLLM):
+class TransformersLLM(RStarBackend, BaseLLM):
     """Local generation with ``transformers`` (``AutoModelForCausalLM.generate``).
 
     Example:
@@ -112,13 +113,10 @@ class TransformersLLM(BaseLLM):
         stop: Default stop strings.
         generate_kwargs: Further default ``generate`` arguments.
         shortlist_top_p: With both top-k and top-p set, compute top-p inside the top-k
-            shortlist (:class:`~langchain_rstar.llms._topk_topp.HFShortlistTopKTopP`: the
+            shortlist (:class:`~langchain_rstar.llms._shortlist.HFShortlistTopKTopP`: the
             same kept tokens as ``transformers``' own warpers, without sorting the whole
             vocabulary for every token). False uses ``transformers``' warpers.
     """
-
-    accepts_sampling_kwargs: ClassVar[bool] = True
-    """This LLM accepts per-call ``n``/``temperature``/``top_k``/... keyword arguments."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 
@@ -163,7 +161,6 @@ class TransformersLLM(BaseLLM):
             "max_tokens": self.max_tokens,
         }
 
-    @property
     def rstar_top_p_costly(self) -> bool:
         """Whether top-p costs this model a full-vocabulary sort per token (read by the
         search's ``sampling_preset="auto"``): False with ``shortlist_top_p`` (top-p with
@@ -276,7 +273,7 @@ class TransformersLLM(BaseLLM):
             if self.shortlist_top_p and opts["top_k"] and 0.0 < opts["top_p"] < 1.0:
                 from transformers import LogitsProcessorList
 
-                from langchain_rstar.llms._topk_topp import HFShortlistTopKTopP
+                from langchain_rstar.llms._shortlist import HFShortlistTopKTopP
 
                 shortlist = HFShortlistTopKTopP(opts["top_k"], opts["top_p"], opts["temperature"])
                 gen_kwargs.update(

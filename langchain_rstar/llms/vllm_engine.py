@@ -24,9 +24,7 @@ import asyncio
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -37,7 +35,6 @@ from langchain_core.outputs import Generation, LLMResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_rstar.llms._common import (
-    BatchJob,
     CoalescingWorker,
     WorkerStats,
     make_llm_output,
@@ -45,6 +42,8 @@ from langchain_rstar.llms._common import (
     sampling_options,
     split_at_stop,
 )
+from langchain_rstar.llms._vllm_worker import ContinuousBatchingWorker, supports_continuous
+from langchain_rstar.llms.base import RStarBackend
 from langchain_rstar.llms.embedded import resolve_model
 
 if TYPE_CHECKING:
@@ -52,11 +51,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXTRA_SAMPLING_KWARGS",
-    "ContinuousBatchingWorker",
     "VLLMEngine",
     "build_sampling_params",
     "shortlist_options",
-    "supports_continuous",
 ]
 
 logger = logging.getLogger(__name__)
@@ -139,132 +136,6 @@ def build_sampling_params(
     return sampling_params_cls(**kw)
 
 
-class ContinuousBatchingWorker(CoalescingWorker[Any, Any]):
-    """A worker that drives ``vllm.LLM``'s engine step by step (continuous batching).
-
-    Like :class:`CoalescingWorker` it owns the engine in one thread and gathers queued
-    requests, but instead of one blocking ``LLM.generate`` per batch it adds requests
-    to the running engine and calls ``llm_engine.step()`` itself, so a request that
-    arrives while others are decoding joins them at the next step instead of waiting
-    for the whole batch to finish. Each caller's future resolves as soon as all of its
-    prompts are finished.
-
-    It uses ``LLM._add_completion_requests`` and ``LLM.llm_engine.step`` (what
-    ``LLM.generate`` itself runs; private in vLLM 0.32). :func:`supports_continuous`
-    checks that they exist.
-
-    Args:
-        get_llm: Returns the ``vllm.LLM`` (after ``init`` ran).
-        **kwargs: See :class:`CoalescingWorker` (``max_batch_prompts`` is ignored: vLLM's
-            scheduler admits requests itself).
-    """
-
-    def __init__(self, get_llm: Callable[[], Any], **kwargs: Any) -> None:
-        self._get_llm = get_llm
-        kwargs.pop("max_batch_prompts", None)
-        super().__init__(self._no_batch, **kwargs)
-
-    @staticmethod
-    def _no_batch(prompts: list[Any], payloads: list[Any]) -> list[Any]:  # pragma: no cover
-        raise RuntimeError("ContinuousBatchingWorker does not run whole batches")
-
-    def _loop(self) -> None:
-        self._run_init()
-        pending: dict[str, tuple[_JobState, int]] = {}
-        stop = False
-        while True:
-            if pending:
-                jobs, stop_now = self._drain_nowait()
-            elif stop:
-                break
-            else:
-                jobs, stop_now = self._collect()
-            stop = stop or stop_now
-            jobs = [j for j in jobs if j.future.set_running_or_notify_cancel()]
-            if jobs:
-                self._admit(jobs, pending)
-            if pending:
-                self._step(pending)
-        self._fail_leftovers()
-
-    def _admit(self, jobs: list[BatchJob[Any, Any]], pending: dict[str, Any]) -> None:
-        self._record(jobs)
-        if self._init_error is not None:
-            err = RuntimeError("LLM engine failed to start")
-            err.__cause__ = self._init_error
-            for job in jobs:
-                job.future.set_exception(err)
-            with self._lock:
-                self._stats.errors += 1
-            return
-        llm = self._get_llm()
-        for job in jobs:
-            state = _JobState(job)
-            try:
-                ids = llm._add_completion_requests(
-                    prompts=job.prompts, params=job.payloads, use_tqdm=False
-                )
-            except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
-                with self._lock:
-                    self._stats.errors += 1
-                job.future.set_exception(exc)
-                continue
-            for i, rid in enumerate(ids):
-                # vLLM appends "-<8 random chars>" to the external id ("<counter>");
-                # RequestOutput.request_id carries the external id.
-                pending[str(rid).split("-", 1)[0]] = (state, i)
-
-    def _step(self, pending: dict[str, tuple[_JobState, int]]) -> None:
-        llm = self._get_llm()
-        t0 = time.perf_counter()
-        try:
-            outs = llm.llm_engine.step()
-        except BaseException as exc:  # noqa: BLE001 - the engine is unusable: fail all
-            logger.exception("vLLM engine step failed")
-            states = {id(st): st for st, _ in pending.values()}
-            pending.clear()
-            with self._lock:
-                self._stats.errors += 1
-            for st in states.values():
-                if not st.job.future.done():
-                    st.job.future.set_exception(exc)
-            return
-        finally:
-            with self._lock:
-                self._stats.steps += 1
-                self._stats.busy_s += time.perf_counter() - t0
-        for out in outs:
-            if not getattr(out, "finished", False):
-                continue
-            entry = pending.pop(str(out.request_id), None)
-            if entry is None:
-                continue
-            state, i = entry
-            state.results[i] = out
-            state.remaining -= 1
-            if state.remaining == 0 and not state.job.future.done():
-                state.job.future.set_result(list(state.results))
-
-
-class _JobState:
-    """Results collected so far for one job of a :class:`ContinuousBatchingWorker`."""
-
-    __slots__ = ("job", "remaining", "results")
-
-    def __init__(self, job: BatchJob[Any, Any]) -> None:
-        self.job = job
-        self.results: list[Any] = [None] * len(job.prompts)
-        self.remaining = len(job.prompts)
-
-
-def supports_continuous(llm: Any) -> bool:
-    """Whether a ``vllm.LLM`` offers what :class:`ContinuousBatchingWorker` drives."""
-    engine = getattr(llm, "llm_engine", None)
-    return callable(getattr(llm, "_add_completion_requests", None)) and callable(
-        getattr(engine, "step", None)
-    )
-
-
 def _vllm_offers_continuous() -> bool:
     """Whether the installed ``vllm.LLM`` has what :class:`ContinuousBatchingWorker` calls.
 
@@ -313,7 +184,7 @@ def _cpu_auto_dtype() -> str:
     return "bfloat16" if native else "float32"
 
 
-class VLLMEngine(BaseLLM):
+class VLLMEngine(RStarBackend, BaseLLM):
     """vLLM's offline engine (``vllm.LLM``) behind LangChain's ``BaseLLM`` interface.
 
     Example:
@@ -373,9 +244,6 @@ class VLLMEngine(BaseLLM):
             search, 16 rollouts in one wave): 0.77 of the engine's peak tokens/s against
             0.71 with coalesced batches, in the same run.
     """
-
-    accepts_sampling_kwargs: ClassVar[bool] = True
-    """This LLM accepts per-call ``n``/``temperature``/``top_k``/... keyword arguments."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 
@@ -479,7 +347,6 @@ class VLLMEngine(BaseLLM):
     def _use_shortlist(self) -> bool:
         return _on_cpu() if self.shortlist_top_p is None else bool(self.shortlist_top_p)
 
-    @property
     def rstar_top_p_costly(self) -> bool:
         """Whether top-p costs this engine a full-vocabulary sort (read by the search).
 

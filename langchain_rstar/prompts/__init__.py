@@ -31,7 +31,7 @@ from langchain_rstar.prompts._format import (
     step_number,
 )
 from langchain_rstar.prompts.a1_one_step import one_step_prompt
-from langchain_rstar.prompts.a2_remaining import remaining_prompt
+from langchain_rstar.prompts.a2_remaining import COT_OPENING, cot_prompt, remaining_prompt
 from langchain_rstar.prompts.a3_subquestion import (
     FINAL_SUBQUESTION_PREFIX,
     is_final_subquestion,
@@ -50,7 +50,9 @@ __all__ = [
     "TaskSpec",
     "fewshot_block",
     "task_spec",
+    "COT_OPENING",
     "FINAL_SUBQUESTION_PREFIX",
+    "cot_prompt",
     "REANSWER_HINT",
     "STOP_BLOCK",
     "STOP_LINE",

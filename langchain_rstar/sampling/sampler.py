@@ -53,12 +53,12 @@ from langchain_rstar.config import default_call_timeout
 from langchain_rstar.errors import BackendDeadError, RStarBackendError
 from langchain_rstar.llms._session import session_kwargs
 from langchain_rstar.llms.base import backend_traits
+from langchain_rstar.sampling._unobserved import is_quiet, llm_is_quiet
 from langchain_rstar.sampling.chat import chat_request, clean_result
 from langchain_rstar.sampling.plain import PlainModel, runs_prompts_one_by_one
 from langchain_rstar.sampling.text import cut_at_stop, trim_repetition, valid_unicode
 from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 from langchain_rstar.sampling.vote_cache import VoteCache
-from langchain_rstar.search._untraced import is_quiet, llm_is_quiet
 
 if TYPE_CHECKING:
     from langchain_rstar.result import RStarResult
@@ -230,7 +230,11 @@ class Sampler:
             for key in ("temperature", "top_p", "max_tokens"):
                 if params.get(key) is not None:
                     out[key] = params[key]
-            extra = {k: params[k] for k in ("top_k", "min_p") if params.get(k) is not None}
+            extra = {
+                k: params[k]
+                for k in ("top_k", "min_p", "repetition_penalty")
+                if params.get(k) is not None
+            }
             if extra:
                 out["extra_body"] = extra
             # No per-request seed: a vLLM CPU server (vLLM 0.32) kills its engine when a

@@ -1,4 +1,4 @@
-"""Whether anything observes a search's runs: the quiet fast path.
+"""The quiet fast path of the graph's nodes, and nodes that trace once.
 
 LangChain sets up a callback manager and a run (ids, metadata, tags, ``on_*_start`` /
 ``on_*_end`` calls) for every Runnable step and every LLM call, even when no handler
@@ -6,6 +6,8 @@ listens. A search at the paper's settings makes hundreds of action runs and LLM 
 that set-up is a measurable share of its time outside the model
 (``benchmarks/bench_overhead.py``).
 
+Whether anything observes a search is decided by
+:mod:`langchain_rstar.sampling._unobserved` (below the sampler, which reads it too).
 The chain decides **once per search**, at its own root run: when the root run manager has
 no handler at all (no callbacks passed, no LangSmith tracer from the environment or a
 ``tracing_context``, no ``astream_events`` / ``stream_mode="messages"`` listener) and
@@ -30,11 +32,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
-from langchain_core.globals import get_debug, get_llm_cache
-from langchain_core.language_models import BaseLLM
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.tracers.base import BaseTracer
+
+# Re-exported: tests and older code import the predicates from here.
+from langchain_rstar.sampling._unobserved import (
+    QUIET_KEY,
+    is_quiet,
+    llm_is_quiet,
+    manager_is_quiet,
+)
 
 __all__ = [
     "QUIET_KEY",
@@ -47,42 +55,6 @@ __all__ = [
     "llm_is_quiet",
     "manager_is_quiet",
 ]
-
-#: Key in ``RunnableConfig["configurable"]`` set (True) when no handler observes the
-#: search (LangGraph keeps ``__``-prefixed keys out of checkpoint and trace metadata).
-QUIET_KEY = "__rstar_quiet"
-
-
-def manager_is_quiet(run_manager: Any) -> bool:
-    """Whether a (root) run manager has no handler and LangChain's debug output is off."""
-    if run_manager is None:
-        return False  # not started through LangChain: do not assume anything
-    handlers = getattr(run_manager, "handlers", None)
-    inheritable = getattr(run_manager, "inheritable_handlers", None)
-    if handlers is None or inheritable is None:
-        return False
-    return not handlers and not inheritable and not get_debug()
-
-
-def is_quiet(config: Mapping[str, Any] | None) -> bool:
-    """Whether the run config belongs to a search nothing observes (see module docs)."""
-    configurable = (config or {}).get("configurable") or {}
-    return configurable.get(QUIET_KEY) is True
-
-
-def llm_is_quiet(llm: Any) -> bool:
-    """Whether calling ``llm._generate`` directly loses nothing ``llm.generate`` would do.
-
-    True for a plain ``BaseLLM`` with no callbacks of its own, not verbose, and no LLM
-    cache (its own or LangChain's global one). Chat models always take ``generate``.
-    """
-    if not isinstance(llm, BaseLLM):
-        return False
-    if llm.callbacks or getattr(llm, "callback_manager", None) or llm.verbose:
-        return False
-    if llm.cache is False:
-        return True
-    return llm.cache is None and get_llm_cache() is None
 
 
 class QuietLambda(RunnableLambda):

@@ -6,10 +6,30 @@ synchronously or asynchronously. An action returns the child node records it cre
 
 * A1 ``one_step_thought``: propose the next single reasoning step.
 * A2 ``direct_answer``: write the remaining steps to the end; the answer is the majority of
-  ``num_votes`` samples (terminal).
+  the samples (terminal).
 * A3 ``subquestion``: propose the next sub-question and answer it by majority vote.
 * A4 ``reanswer``: answer the last sub-question again, step by step, by majority vote.
 * A5 ``rephrase``: restate the question as a list of conditions.
+
+How each action behaves is set by the config's generator fields, whose defaults are the
+authors' reference code (the ``paper`` profile) and whose ``fast`` values are the cheaper
+variant this package started with (``RStarConfig.fast()``):
+
+* A1 (``a1_answer_terminal``, ``dedupe_a1``): in the reference a step that states the answer
+  is *not* terminal (reward 0, expanded further) yet still a candidate solution, and repeated
+  samples stay separate children; ``fast`` ends the trajectory there (reward = agreeing
+  share) and merges duplicates.
+* A2 (``a2_mode``): the reference writes a whole new solution from a chain-of-thought
+  few-shot prompt, the steps so far given as a hint (``regenerate``); ``fast`` continues the
+  path after ``Step k:`` (``continue``).
+* A3 (``a3_final_test``): the reference's final sub-question contains "Now we can answer"
+  or the question's last sentence; ``fast`` only checks the prefix. A final sub-question's
+  answer gets ``a3_final_votes`` samples.
+* A4 (``a4_mode``): the reference re-solves "question context + last sub-question" from
+  scratch with the chain-of-thought prompt (``resolve``); ``fast`` re-answers in one line
+  after the earlier sub-questions (``line``).
+* Votes and token caps per action: :meth:`RStarConfig.votes_for` and
+  :meth:`RStarConfig.action_sampling_kwargs`.
 """
 
 from __future__ import annotations
@@ -41,7 +61,10 @@ __all__ = [
     "run_action",
     "child_id",
     "child_sort_key",
+    "is_final_subquestion",
     "is_solution",
+    "solution_hint",
+    "split_question",
     "until_answer",
 ]
 
@@ -137,6 +160,73 @@ def _dedupe(texts: Sequence[str]) -> list[tuple[str, int]]:
     return list(seen.values())
 
 
+def _dedupe_or_keep(texts: Sequence[str], dedupe: bool) -> list[tuple[str, int]]:
+    """:func:`_dedupe`, or every non-empty sample as its own entry (count 1)."""
+    if dedupe:
+        return _dedupe(texts)
+    return [(text.strip(), 1) for text in texts if _clean(text)]
+
+
+def split_question(question: str) -> tuple[str, str]:
+    """``(context, last sentence)`` of a question, split at its last period.
+
+    As the reference code does it (``split_user_question``): a trailing period is dropped
+    first, and a question without a period is all last sentence.
+    """
+    text = question.strip().rstrip(".")
+    cut = text.rfind(".")
+    return text[: cut + 1].strip(), text[cut + 1 :].strip()
+
+
+def is_final_subquestion(subquestion: str, question: str, config: RStarConfig) -> bool:
+    """Whether a sub-question asks the question itself (its answer is a solution).
+
+    ``a3_final_test="prefix"``: it starts with "Now we can answer the question".
+    ``"prefix_or_last_sentence"`` (the reference's ``reach_terminal_subquestion``): it
+    contains "Now we can answer", or the question's last sentence (case-insensitive).
+    """
+    if config.a3_final_test == "prefix":
+        return P.is_final_subquestion(subquestion)
+    low = subquestion.strip().lower()
+    if "now we can answer" in low:
+        return True
+    last = split_question(question)[1].lower()
+    return bool(last) and last in low
+
+
+def _paraphrased(path: Sequence[Mapping[str, Any]]) -> bool:
+    return any(r.get("type") == "rephrase" and r.get("text") for r in path)
+
+
+def solution_hint(path: Sequence[Mapping[str, Any]]) -> str | None:
+    """The steps so far as the hint of a regenerated A2 answer (None at the question).
+
+    As the reference's ``make_hint``: below a one-step thought, ``Hint: `` and the thoughts
+    since the last sub-question in one line; below a sub-question (or its re-answer), one
+    ``Hint k: <sub-question> <answer>`` line per sub-question.
+    """
+    last = path[-1].get("type") if path else None
+    if last == "thought":
+        steps: list[str] = []
+        for record in path:
+            if record.get("type") in ("subquestion", "reanswer"):
+                steps = []
+            elif record.get("type") == "thought":
+                steps.append(_clean(str(record.get("text", ""))))
+        return "Hint: " + " ".join(steps)
+    if last in ("subquestion", "reanswer"):
+        subs: list[tuple[str, str]] = []
+        for record in path:
+            kind = record.get("type")
+            text = _clean(str(record.get("text", "")))
+            if kind == "subquestion":
+                subs.append((_clean(str(record.get("subquestion", ""))), text))
+            elif kind == "reanswer" and subs:
+                subs[-1] = (subs[-1][0], text)
+        return "\n".join(f"Hint {k}: {q} {a}" for k, (q, a) in enumerate(subs, start=1))
+    return None
+
+
 def _new_child(
     task: ExpandTask, action: str, index: int, node_type: str, config: RStarConfig, **fields: Any
 ) -> NodeRecord:
@@ -171,13 +261,19 @@ def _new_child(
 def is_solution(record: Mapping[str, Any]) -> bool:
     """Whether a node states a final answer to the question (a candidate's last step).
 
-    Direct answers (A2), one-step thoughts that state the answer, and sub-questions that
-    answer the original question are solutions; an intermediate sub-answer is not, even
-    when the depth limit ends its trajectory.
+    Direct answers (A2), one-step thoughts that state the answer (terminal or not, see
+    ``a1_answer_terminal``), and sub-questions that answer the original question are
+    solutions; an intermediate sub-answer is not, even when the depth limit ends its
+    trajectory.
     """
-    if not record.get("terminal") or record.get("answer") is None or record.get("dead"):
+    if record.get("answer") is None:
         return False
     kind = record.get("type")
+    if kind == "thought":
+        # terminal with ``a1_answer_terminal``; else expanded further, still a solution
+        return True
+    if not record.get("terminal") or record.get("dead"):
+        return False
     if kind in ("subquestion", "reanswer"):
         return bool(record.get("final"))
     return kind in ("answer", "thought")
@@ -230,7 +326,7 @@ def _states_answer(text: str, checker: AnswerChecker) -> bool:
 
 
 def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
-    """A1: propose ``num_a1_steps`` next steps; a step that states the answer is terminal."""
+    """A1: propose ``num_a1_steps`` next steps; a step may state the answer."""
     outcome = yield SampleCall(
         prompts=[
             P.one_step_prompt(
@@ -239,7 +335,7 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
         ],
         n=config.num_a1_steps,
         stop=P.STOP_LINE,
-        params=config.line_sampling_kwargs(),
+        params=config.action_sampling_kwargs("A1"),
         cache=config.vote_cache,
         seed=_seed(config, task["node_id"], "A1"),
         run_name="A1_one_step_thought",
@@ -252,7 +348,7 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
         if a is not None and _states_answer(text, checker):
             stated[a] = stated.get(a, 0) + 1
     children: list[NodeRecord] = []
-    for i, (text, _count) in enumerate(_dedupe(samples)):
+    for i, (text, _count) in enumerate(_dedupe_or_keep(samples, config.dedupe_a1)):
         answer = checker.extract(text)
         fields: dict[str, Any] = {"text": text, "samples": _count}
         if (
@@ -262,22 +358,36 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
         ):
             agree = sum(c for a, c in stated.items() if checker.equivalent(a, answer))
             confidence = agree / max(len(samples), 1)
-            fields.update(answer=answer, confidence=confidence, reward=confidence, terminal=True)
+            if config.a1_answer_terminal:
+                fields.update(
+                    answer=answer, confidence=confidence, reward=confidence, terminal=True
+                )
+            else:  # the reference: reward 0, expanded further, still a solution
+                fields.update(answer=answer, confidence=confidence)
         children.append(_new_child(task, "A1", i, "thought", config, **fields))
     return {"children": children, "errors": outcome.errors}
 
 
 def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
-    """A2: write the remaining steps ``num_votes`` times; the majority answer wins."""
+    """A2: write the rest of the solution ``votes_for("A2")`` times; the majority wins.
+
+    ``a2_mode="continue"`` continues the path after ``Step k:``; ``"regenerate"`` writes a
+    whole solution from the chain-of-thought prompt with the path as a hint.
+    """
+    if config.a2_mode == "regenerate":
+        question = P.path_question(task["question"], task["path"])
+        prompt = P.cot_prompt(
+            config.task, question, solution_hint(task["path"]), exemplar_set=config.exemplar_set
+        )
+    else:
+        prompt = P.remaining_prompt(
+            config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+        )
     outcome = yield SampleCall(
-        prompts=[
-            P.remaining_prompt(
-                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
-            )
-        ],
-        n=config.num_votes,
+        prompts=[prompt],
+        n=config.votes_for("A2"),
         stop=P.STOP_BLOCK,
-        params=config.sampling_kwargs(),
+        params=config.action_sampling_kwargs("A2"),
         cache=config.vote_cache,
         seed=_seed(config, task["node_id"], "A2"),
         run_name="A2_direct_answer",
@@ -304,7 +414,14 @@ def a2_direct_answer(task: ExpandTask, config: RStarConfig, checker: AnswerCheck
 
 
 def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
-    """A3: propose ``num_subquestions`` sub-questions and answer each by majority vote."""
+    """A3: propose ``num_subquestions`` sub-questions and answer each by majority vote.
+
+    A final sub-question's answer gets ``votes_for("A3_final")`` samples, the others
+    ``votes_for("A3")``, one request per size. (The reference code picks one size for all
+    sub-questions of an expansion from the *last* one it proposed, a loop-variable slip;
+    here each sub-question's own final test decides.)
+    """
+    question = P.path_question(task["question"], task["path"])
     asked = yield SampleCall(
         prompts=[
             P.subquestion_prompt(
@@ -313,7 +430,7 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
         ],
         n=config.num_subquestions,
         stop=P.STOP_LINE,
-        params=config.line_sampling_kwargs(),
+        params=config.action_sampling_kwargs("A3_ask"),
         cache=config.vote_cache,
         seed=_seed(config, task["node_id"], "A3", "ask"),
         run_name="A3_subquestion",
@@ -323,29 +440,43 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
     subquestions = [text for text, _ in _dedupe(asked.texts[0] or [])]
     if not subquestions:
         return {"children": [], "errors": errors}
-    answered = yield SampleCall(
-        prompts=[
-            P.subanswer_prompt(
-                config.task, task["question"], task["path"], sq, exemplar_set=config.exemplar_set
-            )
-            for sq in subquestions
-        ],
-        n=config.num_votes,
-        stop=P.STOP_LINE,
-        params=config.line_sampling_kwargs(),
-        cache=config.vote_cache,
-        seed=_seed(config, task["node_id"], "A3", "answer"),
-        run_name="A3_subquestion_answers",
-        metadata=_meta(task, "A3", "answer"),
-    )
-    errors.extend(answered.errors)
+    finals = [is_final_subquestion(sq, question, config) for sq in subquestions]
+    # one request per vote size (a final sub-question's answer may get more samples)
+    groups: dict[int, list[int]] = {}
+    for i, final in enumerate(finals):
+        groups.setdefault(config.votes_for("A3_final" if final else "A3"), []).append(i)
+    answers: list[list[str] | None] = [None] * len(subquestions)
+    for n, indices in groups.items():
+        seed_parts: tuple[Any, ...] = ("A3", "answer") if len(groups) == 1 else ("A3", "answer", n)
+        answered = yield SampleCall(
+            prompts=[
+                P.subanswer_prompt(
+                    config.task,
+                    task["question"],
+                    task["path"],
+                    subquestions[i],
+                    exemplar_set=config.exemplar_set,
+                )
+                for i in indices
+            ],
+            n=n,
+            stop=P.STOP_LINE,
+            params=config.action_sampling_kwargs("A3"),
+            cache=config.vote_cache,
+            seed=_seed(config, task["node_id"], *seed_parts),
+            run_name="A3_subquestion_answers",
+            metadata=_meta(task, "A3", "answer"),
+        )
+        errors.extend(answered.errors)
+        for j, i in enumerate(indices):
+            answers[i] = _texts(answered, j)
     children: list[NodeRecord] = []
     for i, sq in enumerate(subquestions):
-        samples = _texts(answered, i)
+        samples = answers[i]
         if not samples:
             continue
         text, answer, confidence = _vote_child_fields(samples, checker)
-        final = P.is_final_subquestion(sq)
+        final = finals[i]
         children.append(
             _new_child(
                 task,
@@ -367,22 +498,32 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
 
 
 def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -> ActionGen:
-    """A4: answer the last sub-question again, step by step, by majority vote."""
+    """A4: answer the last sub-question again, step by step, by majority vote.
+
+    ``a4_mode="line"``: one line after the earlier sub-questions and answers.
+    ``"resolve"`` (the reference's ``generate_re_subanswers``): the chain-of-thought prompt
+    on "question context + last sub-question" alone, earlier sub-answers not shown.
+    """
     parent = task["path"][-1]
     sq = str(parent.get("subquestion", ""))
+    resolve = config.a4_mode == "resolve"
+    if resolve:
+        context, _ = split_question(P.path_question(task["question"], task["path"]))
+        joint = "Question: " if _paraphrased(task["path"]) else ""
+        prompt = P.cot_prompt(
+            config.task, f"{context} {joint}{sq}".strip(), exemplar_set=config.exemplar_set
+        )
+        stop = P.STOP_BLOCK
+    else:
+        prompt = P.reanswer_prompt(
+            config.task, task["question"], task["path"][:-1], sq, exemplar_set=config.exemplar_set
+        )
+        stop = P.STOP_LINE
     outcome = yield SampleCall(
-        prompts=[
-            P.reanswer_prompt(
-                config.task,
-                task["question"],
-                task["path"][:-1],
-                sq,
-                exemplar_set=config.exemplar_set,
-            )
-        ],
-        n=config.num_votes,
-        stop=P.STOP_LINE,
-        params=config.line_sampling_kwargs(),
+        prompts=[prompt],
+        n=config.votes_for("A4"),
+        stop=stop,
+        params=config.action_sampling_kwargs("A4"),
         cache=config.vote_cache,
         seed=_seed(config, task["node_id"], "A4"),
         run_name="A4_reanswer",
@@ -400,7 +541,7 @@ def a4_reanswer(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
         "reanswer",
         config,
         subquestion=sq,
-        text=f"{P.REANSWER_HINT} {text}".strip(),
+        text=text if resolve else f"{P.REANSWER_HINT} {text}".strip(),
         answer=answer,
         confidence=confidence,
         samples=len(samples),
@@ -418,7 +559,7 @@ def a5_rephrase(task: ExpandTask, config: RStarConfig, checker: AnswerChecker) -
         prompts=[P.rephrase_prompt(config.task, question, exemplar_set=config.exemplar_set)],
         n=1,
         stop=P.STOP_REPHRASE,
-        params=config.line_sampling_kwargs(),
+        params=config.action_sampling_kwargs("A5"),
         cache=config.vote_cache,
         seed=_seed(config, task["node_id"], "A5"),
         run_name="A5_rephrase",
@@ -450,10 +591,14 @@ class ActionSpec:
             single answer (the early-stop bound, :mod:`langchain_rstar.search.budget`).
             A1: ``d`` distinct thoughts that state answer X, out of ``a`` samples agreeing
             on X, each weigh ``a / n`` (``n = num_a1_steps``, ``d <= a <= n``): at most
-            ``n`` in all. A2: one answer node, confidence at most 1. A3: at most
-            ``num_subquestions`` final sub-questions, each weighing at most 1. A4 copies its
-            parent's ``final`` flag, and a final sub-question is terminal (never expanded),
-            so A4 never creates a candidate; A5 creates none either.
+            ``n`` in all (kept duplicates, ``dedupe_a1=False``: ``n`` children, each
+            weighing at most 1 also when the pool counts frequency). A2: one answer node,
+            confidence at most 1. A3: at most ``num_subquestions`` final sub-questions,
+            each weighing at most 1. A4 copies its parent's ``final`` flag, and a final
+            sub-question is terminal (never expanded), so A4 never creates a candidate; A5
+            creates none either. (The ``tree_and_rollouts`` pool also counts each rollout's
+            end node: :func:`~langchain_rstar.search.budget.max_new_weight_per_rollout`
+            adds 1.)
         disabled_by: the :class:`RStarConfig` switch that turns the action off, if any.
         impl: the request generator (sans-IO, see the module docs).
     """

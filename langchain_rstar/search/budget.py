@@ -17,7 +17,12 @@ from typing import Any
 from langchain_rstar.answers import AnswerChecker
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.search.actions import ACTION_SPECS, is_solution, legal_actions
-from langchain_rstar.search.candidates import checker_for
+from langchain_rstar.search.candidates import (
+    build_candidates,
+    checker_for,
+    generator_weight_key,
+    weighted_majority,
+)
 from langchain_rstar.search.state import RStarState
 
 __all__ = [
@@ -84,17 +89,23 @@ def max_new_weight_per_rollout(
     So the bound is the maximum over the frontier of
     ``(max_depth - depth) * subtree_expansion_weight(type)``; 0 when the frontier is
     empty (the tree is exhausted). Without ``nodes``: the bound for a fresh tree.
+
+    With ``candidate_pool="tree_and_rollouts"`` every candidate weighs its frequency: a new
+    solution node weighs 1 (at most what a confidence weighs, so the per-action bounds
+    hold), and the rollout's end node counts once more: 1 is added, also to an exhausted
+    tree's 0.
     """
+    extra = 1.0 if cfg.candidate_pool == "tree_and_rollouts" else 0.0
     if nodes is None:
-        return cfg.max_depth * subtree_expansion_weight("root", cfg)
-    best = 0.0
+        return cfg.max_depth * subtree_expansion_weight("root", cfg) + extra
+    best = extra
     for record in nodes.values():
         if record.get("expanded") or record.get("terminal"):
             continue
         steps = cfg.max_depth - int(record.get("depth", 0))
         if steps > 0:
             weight = steps * subtree_expansion_weight(str(record.get("type")), cfg)
-            best = max(best, weight)
+            best = max(best, weight + extra)
     return best
 
 
@@ -103,7 +114,9 @@ def generator_ranking(
 ) -> list[float]:
     """Group weights of the generator majority, largest first, without building candidates.
 
-    The same sums as ``weighted_majority(build_candidates(nodes))``: every solution node
+    The ``terminal`` pool only (``candidate_pool="tree_and_rollouts"`` ranks through
+    :func:`build_candidates`). The same sums as
+    ``weighted_majority(build_candidates(nodes))``: every solution node
     with a readable answer adds its confidence to its answer's group. Answers with equal
     keys are merged first (equal keys are equivalent), then keys by
     :meth:`AnswerChecker.equivalent`, which, being a function of the keys, gives the groups
@@ -157,7 +170,12 @@ def early_stop(state: RStarState, cfg: RStarConfig) -> bool:
     if remaining <= 0:
         return False
     nodes = state.get("nodes") or {}
-    ranking = generator_ranking(nodes, checker_for(cfg.task, cfg.answer_extraction))
+    checker = checker_for(cfg.task, cfg.answer_extraction)
+    if cfg.candidate_pool == "tree_and_rollouts":
+        pool = build_candidates(nodes, checker, state.get("finished"), cfg.candidate_pool)
+        ranking = [w for _, w in weighted_majority(pool, checker, generator_weight_key(cfg))]
+    else:
+        ranking = generator_ranking(nodes, checker)
     if not ranking:
         return False
     lead = ranking[0]

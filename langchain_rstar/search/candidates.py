@@ -1,11 +1,19 @@
 """Candidates and the one final-answer rule.
 
-A candidate is a terminal trajectory with an answer (:func:`build_candidates`). Every place
-that names a winner uses :func:`final_answer` (the answer with the largest summed weight,
-its confidence the share of the total weight) and :func:`winning_candidate` (the trajectory
-shown for it): the generator majority in :func:`collect`, the verified majority in
-:mod:`langchain_rstar.search.verify`, progress events and the result in
-:mod:`langchain_rstar.chain`. Grouping by equivalent answer is :func:`weighted_majority`.
+A candidate is a trajectory ending in a solution node (:func:`build_candidates`). Which
+nodes make the pool is ``RStarConfig.candidate_pool``: ``terminal`` (``fast``) takes each
+terminal solution node once, weighted by its confidence; ``tree_and_rollouts`` (``paper``)
+is the reference code's pool (``find_valid_solution_nodes`` over the final tree, which stops
+at the first solution node of a branch, plus the end node of every rollout, as its
+``do_eval.py`` and ``do_discriminate.py`` read them), each node carrying its ``frequency``
+(1 for being in the tree, plus 1 per rollout that ended on it).
+
+Every place that names a winner uses :func:`final_answer` (the answer with the largest
+summed weight, its confidence the share of the total weight) and :func:`winning_candidate`
+(the trajectory shown for it): the generator majority in :func:`collect` (weight
+:func:`generator_weight_key`), the verified majority in :mod:`langchain_rstar.search.verify`,
+progress events and the result in :mod:`langchain_rstar.chain`. Grouping by equivalent answer
+is :func:`weighted_majority`.
 """
 
 from __future__ import annotations
@@ -16,15 +24,18 @@ from typing import Any
 
 from langchain_rstar.answers import AnswerChecker, get_checker
 from langchain_rstar.answers.tasks import registry_version
+from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import Candidate
 from langchain_rstar.search.actions import is_solution
-from langchain_rstar.search.state import RStarState, config_from_state, has_fatal
+from langchain_rstar.search.state import ROOT_ID, RStarState, config_from_state, has_fatal
 
 __all__ = [
     "build_candidates",
     "checker_for",
     "collect",
     "final_answer",
+    "generator_candidates",
+    "generator_weight_key",
     "path_ids",
     "weighted_majority",
     "winning_candidate",
@@ -66,21 +77,83 @@ def _step_of(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _readable(record: Mapping[str, Any], checker: AnswerChecker) -> bool:
+    answer = record.get("answer")
+    return answer is not None and checker.normalize(answer) is not None
+
+
+def _end_answer(record: Mapping[str, Any], checker: AnswerChecker) -> str | None:
+    """The answer a rollout's end node gives: its own, else what its text yields.
+
+    The reference's evaluator reads every end node's last step (``do_eval.py``), so with its
+    extraction (``answer_extraction="reference"``: the last number when no "answer is") a
+    thought or an intermediate sub-answer cut by the depth limit still votes; with the
+    ``marker`` extraction such text yields nothing.
+    """
+    if _readable(record, checker):
+        return str(record["answer"])
+    if record.get("type") not in ("thought", "subquestion", "reanswer", "answer"):
+        return None
+    answer = checker.extract(str(record.get("text") or ""))
+    return answer if answer is not None and checker.normalize(answer) is not None else None
+
+
+def _pool(
+    nodes: Mapping[str, Mapping[str, Any]],
+    checker: AnswerChecker,
+    finished: Sequence[Mapping[str, Any]] | None,
+) -> tuple[dict[str, int], dict[str, str]]:
+    """The ``tree_and_rollouts`` pool: node id -> frequency (see the module docs), and the
+    answers of end nodes that do not state one themselves."""
+    counts: dict[str, int] = {}
+    answers: dict[str, str] = {}
+    todo = [ROOT_ID] if ROOT_ID in nodes else []
+    while todo:
+        node_id = todo.pop()
+        record = nodes[node_id]
+        if is_solution(record):
+            if _readable(record, checker):
+                counts[node_id] = 1
+            continue  # the reference does not look below a solution node
+        todo.extend(reversed(list(record.get("children") or [])))
+    for rollout in finished or ():
+        path = rollout.get("path") or []
+        end = nodes.get(path[-1]) if path else None
+        answer = _end_answer(end, checker) if end is not None else None
+        if end is not None and answer is not None:
+            counts[end["id"]] = counts.get(end["id"], 0) + 1
+            if end.get("answer") != answer:
+                answers[end["id"]] = answer
+    return counts, answers
+
+
 def build_candidates(
-    nodes: Mapping[str, Mapping[str, Any]], checker: AnswerChecker
+    nodes: Mapping[str, Mapping[str, Any]],
+    checker: AnswerChecker,
+    finished: Sequence[Mapping[str, Any]] | None = None,
+    pool: str = "terminal",
 ) -> list[dict[str, Any]]:
-    """Every terminal node with an answer, as a candidate trajectory (best first).
+    """The candidate trajectories of the generator's pool (best first).
+
+    ``pool="terminal"``: every terminal solution node with a readable answer, once.
+    ``pool="tree_and_rollouts"``: the reference's pool over the tree and the ``finished``
+    rollouts, each candidate with its ``frequency``.
 
     ``reward`` is the mean ``Q/N`` of the trajectory's nodes (a node never visited counts
     its own reward); ``confidence`` is the self-consistency of the terminal answer.
     """
+    answers: dict[str, str] = {}
+    if pool == "tree_and_rollouts":
+        counts: dict[str, int] | None
+        counts, answers = _pool(nodes, checker, finished)
+        chosen: Sequence[str] = list(counts)
+    else:
+        counts = None
+        chosen = [i for i, r in nodes.items() if is_solution(r) and _readable(r, checker)]
     out: list[dict[str, Any]] = []
-    for node_id, record in nodes.items():
-        if not is_solution(record):
-            continue
-        answer = record.get("answer")
-        if checker.normalize(answer) is None:
-            continue
+    for node_id in chosen:
+        record = nodes[node_id]
+        answer = answers.get(node_id, record.get("answer"))
         ids = path_ids(nodes, node_id)
         steps = [nodes[i] for i in ids[1:]]
         values = []
@@ -89,19 +162,20 @@ def build_candidates(
             values.append(
                 float(step.get("value", 0.0)) / n if n > 0 else float(step.get("reward", 0.0))
             )
-        out.append(
-            {
-                "node_id": node_id,
-                "answer": answer,
-                "reward": sum(values) / len(values) if values else 0.0,
-                "confidence": float(record.get("confidence", 0.0)),
-                "score": 0.0,
-                "trajectory": [_step_of(s) for s in steps],
-                "masks": [],
-                "agreement": None,
-                "consistent": None,
-            }
-        )
+        cand: dict[str, Any] = {
+            "node_id": node_id,
+            "answer": answer,
+            "reward": sum(values) / len(values) if values else 0.0,
+            "confidence": float(record.get("confidence", 0.0)),
+            "score": 0.0,
+            "trajectory": [_step_of(s) for s in steps],
+            "masks": [],
+            "agreement": None,
+            "consistent": None,
+        }
+        if counts is not None:
+            cand["frequency"] = counts[node_id]
+        out.append(cand)
     out.sort(key=lambda c: (-c["confidence"] * c["reward"], -c["confidence"], c["node_id"]))
     return out
 
@@ -177,12 +251,28 @@ def winning_candidate(
     return max(winners, key=lambda c: (c.score, c.confidence * c.reward, c.confidence))
 
 
+def generator_weight_key(cfg: RStarConfig) -> str:
+    """The candidate field the generator majority sums: ``frequency`` for the reference's
+    pool (counted by frequency), else ``confidence``."""
+    return "frequency" if cfg.candidate_pool == "tree_and_rollouts" else "confidence"
+
+
+def generator_candidates(
+    values: Mapping[str, Any], cfg: RStarConfig
+) -> tuple[list[dict[str, Any]], str | None, float]:
+    """The pool of a search state (``nodes`` and ``finished``) and its generator majority."""
+    checker = checker_for(cfg.task, cfg.answer_extraction)
+    candidates = build_candidates(
+        values.get("nodes") or {}, checker, values.get("finished"), cfg.candidate_pool
+    )
+    answer, confidence = final_answer(candidates, checker, generator_weight_key(cfg))
+    return candidates, answer, confidence
+
+
 def collect(state: RStarState) -> dict[str, Any]:
     """Controller node: the candidates and the generator majority (before verification)."""
     cfg = config_from_state(state.get("config"))
-    checker = checker_for(cfg.task, cfg.answer_extraction)
-    candidates = build_candidates(state.get("nodes") or {}, checker)
-    answer, confidence = final_answer(candidates, checker)
+    candidates, answer, confidence = generator_candidates(state, cfg)
     stop_reason = state.get("stop_reason") or ("backend_dead" if has_fatal(state) else "budget")
     if not candidates and stop_reason in ("budget", "early_stop"):
         # The whole budget ran but nothing usable came out: say so, invent no answer.

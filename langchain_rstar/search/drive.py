@@ -15,8 +15,9 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from langchain_rstar.config import RStarConfig, top_p_is_costly
+from langchain_rstar.config import RStarConfig
 from langchain_rstar.errors import BackendDeadError
+from langchain_rstar.llms.base import top_p_is_costly
 from langchain_rstar.sampling.sampler import Sampler
 from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 from langchain_rstar.search._untraced import NodeFunc, annotate_run

@@ -5,7 +5,12 @@ Graph shape::
     init -> select --Send per (leaf, legal action)--> A1..A5 -> advance --Send--> A1..A5 ...
                  \\                                            \\-> collect (budget spent)
                   \\-> backprop (a wave that needs no expansion) --Send--> A1..A5 | collect
-    collect -> verify (subgraph, when a discriminator is set) -> END
+    collect -> verify (subgraph, when a discriminator is set) -> finish -> END
+
+Input is :class:`~langchain_rstar.search.state.SearchInput` (question and config; ``init``
+checks the question and resets the rest of the state), output
+:class:`~langchain_rstar.search.state.SearchOutput`, whose ``result`` the last node,
+``finish`` (:mod:`~langchain_rstar.search.finish`), builds from the final state.
 
 Where each piece lives: the controller nodes (init, select, advance, backprop) in
 :mod:`~langchain_rstar.search.rollouts`, the action nodes in
@@ -29,6 +34,7 @@ from langchain_rstar.search.actions import ACTION_SPECS
 from langchain_rstar.search.budget import recursion_limit
 from langchain_rstar.search.candidates import collect
 from langchain_rstar.search.drive import action_node
+from langchain_rstar.search.finish import finish
 from langchain_rstar.search.rollouts import (
     advance,
     backprop,
@@ -37,7 +43,7 @@ from langchain_rstar.search.rollouts import (
     route_after_collect,
     route_expansions,
 )
-from langchain_rstar.search.state import ROOT_ID, RStarState
+from langchain_rstar.search.state import ROOT_ID, RStarState, SearchInput, SearchOutput
 from langchain_rstar.search.verify import build_verify_graph
 
 # ``ROOT_ID`` and ``recursion_limit`` are re-exported: ``graphs/rstar.py`` and older code
@@ -69,7 +75,7 @@ def build_graph(
     Returns:
         The compiled graph (a LangGraph ``CompiledStateGraph``).
     """
-    builder = StateGraph(RStarState)
+    builder = StateGraph(RStarState, input_schema=SearchInput, output_schema=SearchOutput)
     builder.add_node("init", control_node(init, "init"))
     builder.add_node("select", control_node(make_select(), "select"))
     for spec in ACTION_SPECS.values():
@@ -77,6 +83,7 @@ def build_graph(
     builder.add_node("advance", control_node(advance, "advance"))
     builder.add_node("backprop", control_node(backprop, "backprop"))
     builder.add_node("collect", control_node(collect, "collect"))
+    builder.add_node("finish", control_node(finish, "finish"))
     action_names = [spec.node_name for spec in ACTION_SPECS.values()]
     route = InlineRoute(route_expansions)
     builder.add_edge(START, "init")
@@ -91,8 +98,11 @@ def build_graph(
             "verify",
             build_verify_graph(discriminator, verifier=verifier, verifier_model=verifier_model),
         )
-        builder.add_conditional_edges("collect", InlineRoute(route_after_collect), ["verify", END])
-        builder.add_edge("verify", END)
+        builder.add_conditional_edges(
+            "collect", InlineRoute(route_after_collect), ["verify", "finish"]
+        )
+        builder.add_edge("verify", "finish")
     else:
-        builder.add_edge("collect", END)
+        builder.add_edge("collect", "finish")
+    builder.add_edge("finish", END)
     return builder.compile(checkpointer=checkpointer, name=name)

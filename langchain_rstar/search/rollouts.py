@@ -19,8 +19,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.runnables.config import ensure_config
-from langgraph.graph import END
-from langgraph.types import Send
+from langgraph.types import Overwrite, Send
 
 from langchain_rstar.config import RStarConfig
 from langchain_rstar.result import NodeRecord
@@ -34,6 +33,7 @@ from langchain_rstar.search.actions import (
 from langchain_rstar.search.budget import early_stop, limits_hit
 from langchain_rstar.search.candidates import path_ids
 from langchain_rstar.search.drive import node_metadata
+from langchain_rstar.search.question import validate_question
 from langchain_rstar.search.state import (
     ROOT_ID,
     RolloutRecord,
@@ -55,14 +55,20 @@ __all__ = [
 
 
 def init(state: RStarState) -> dict[str, Any]:
-    if ROOT_ID in (state.get("nodes") or {}):
-        return {}
+    """Check the question and start a fresh tree.
+
+    Every channel the search writes is reset here (reducer channels overwritten), so a
+    thread that held an earlier search starts clean; a search resumed from a checkpoint
+    does not run ``init`` again.
+    """
+    cfg = config_from_state(state.get("config"))
+    question = validate_question(state.get("question"), cfg.max_question_chars)
     root: NodeRecord = {
         "id": ROOT_ID,
         "parent": None,
         "type": "root",
         "action": "",
-        "text": state["question"],
+        "text": question,
         "answer": None,
         "confidence": 0.0,
         "samples": 0,
@@ -76,12 +82,22 @@ def init(state: RStarState) -> dict[str, Any]:
         "rollout": 0,
     }
     return {
-        "nodes": {ROOT_ID: root},
+        "question": question,
+        "nodes": Overwrite({ROOT_ID: root}),
+        "finished": Overwrite([]),
+        "usage": Overwrite({}),
+        "intervals": Overwrite([]),
+        "errors": Overwrite([]),
         "next_rollout": 0,
         "wave": [],
         "started": time.time(),
         "stop_reason": "",
         "limits_hit": [],
+        "candidates": [],
+        "verification": {},
+        "answer": None,
+        "confidence": 0.0,
+        "result": {},
     }
 
 
@@ -323,5 +339,5 @@ def backprop(state: RStarState, config: RunnableConfig) -> dict[str, Any]:
 def route_after_collect(state: RStarState) -> str:
     # A dead backend ends the search: verification would only fail again.
     if has_fatal(state) or not state.get("candidates"):
-        return END
+        return "finish"
     return "verify"

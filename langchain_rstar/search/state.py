@@ -16,6 +16,8 @@ __all__ = [
     "ROOT_ID",
     "RStarState",
     "RolloutRecord",
+    "SearchInput",
+    "SearchOutput",
     "merge_nodes",
     "add_usage",
     "config_from_state",
@@ -87,6 +89,8 @@ class RStarState(TypedDict, total=False):
         answer: the chosen answer.
         confidence: its confidence.
         started: wall time the search started (epoch seconds).
+        result: the public :class:`~langchain_rstar.result.RStarResult` as JSON-ready data
+            (written by the last node, ``finish``).
     """
 
     question: str
@@ -105,6 +109,20 @@ class RStarState(TypedDict, total=False):
     answer: str | None
     confidence: float
     started: float
+    result: dict[str, Any]
+
+
+class SearchInput(TypedDict):
+    """What the controller graph takes (its ``input_schema``): everything else in
+    :class:`RStarState` is the search's own, reset by its first node."""
+
+    question: str
+    config: dict[str, Any]
+
+
+class SearchOutput(RStarState, total=False):
+    """What the controller graph returns (its ``output_schema``): the ``result``, plus the
+    search state that observers stream (the tree as it grows, usage, candidates)."""
 
 
 @lru_cache(maxsize=64)

@@ -16,7 +16,7 @@ Two settings of every rule, chosen by :class:`~langchain_rstar.config.RStarConfi
 * the question shown (``verify_question``): the user's question (``paper``: the reference
   gives its discriminator the problem, never a rephrasing) or the path's last rephrasing.
 * copies (``verify_dedupe``): ``paper`` verifies each distinct solution text once and counts
-  its copies (a candidate's ``count``, 1 when absent), like the reference's grouping of
+  its copies (a candidate's ``frequency``, 1 when absent), like the reference's grouping of
   identical traces; ``fast`` verifies every candidate.
 * the final pick (``final_score``). The reference code (``do_discriminate.py``, gold-answer
   branches ignored: no gold, ever) scores an answer by its share among the survivors plus
@@ -210,7 +210,7 @@ def _question_of(candidate: Mapping[str, Any], question: str, cfg: RStarConfig) 
 def _count(candidate: Mapping[str, Any]) -> int:
     """How many copies of this trajectory the candidate pool holds (1 when not said)."""
     try:
-        return max(int(candidate.get("count") or 1), 1)
+        return max(int(candidate.get("frequency") or 1), 1)
     except (TypeError, ValueError):
         return 1
 
@@ -471,7 +471,8 @@ def pick_answer(
 
     Args:
         candidates: the verified candidates, each with ``answer``, ``consistent``,
-            ``confidence``, ``reward`` and optionally ``count`` (copies, default 1).
+            ``confidence``, ``reward`` and optionally ``frequency`` (copies in the
+            generator's pool, default 1).
         rule: a :attr:`RStarConfig.final_score` value.
         checker: groups equivalent answers.
 

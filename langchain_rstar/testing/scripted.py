@@ -154,8 +154,22 @@ def apples_llm(**kwargs: Any) -> ScriptedLLM:
         **kwargs: further :class:`ScriptedLLM` fields (e.g. ``latency``).
     """
     right = " Ann has 3 * 4 = 12 apples.\nStep 2: 12 - 2 = 10 apples are left. The answer is 10."
+    cot = r"\nAnswer: Let's think step by step\.$"  # A2 regenerate / A4 resolve (paper)
     return ScriptedLLM(
         rules=[
+            (
+                r"Hint[^\n]* 12\b.*" + cot,
+                [" 3 * 4 = 12 apples, and 12 - 2 = 10. The answer is 10."],
+            ),
+            (r"How many apples are in the bags\?" + cot, [" 3 * 4 = 12. The answer is 12."]),
+            (
+                cot,
+                [
+                    " 3 * 4 = 12 apples. The answer is 12.",
+                    " 3 * 4 = 12 apples, and 12 - 2 = 10. The answer is 10.",
+                    " 3 + 4 = 7 apples. The answer is 7.",
+                ],
+            ),
             (r"12 apples\.\nStep 2:$", [" 12 - 2 = 10 apples are left. The answer is 10."]),
             (
                 r"Sub-question 2: Now we can answer[^\n]*\nAnswer 2:$",

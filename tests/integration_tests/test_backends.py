@@ -47,7 +47,7 @@ def test_vllm_returns_all_n_samples(vllm_engine: Any) -> None:
 
 
 def test_vllm_top_p_on_the_top_k_shortlist(vllm_engine: Any) -> None:
-    from langchain_rstar.config import top_p_is_costly
+    from langchain_rstar.llms.base import top_p_is_costly
     from langchain_rstar.llms.vllm_engine import _on_cpu
 
     if not _on_cpu():
@@ -174,7 +174,7 @@ def test_transformers_n_samples_and_usage(transformers_llm: Any) -> None:
 
 
 def test_transformers_top_p_on_the_top_k_shortlist(transformers_llm: Any) -> None:
-    from langchain_rstar.config import top_p_is_costly
+    from langchain_rstar.llms.base import top_p_is_costly
 
     assert transformers_llm.shortlist_top_p and top_p_is_costly(transformers_llm) is False
     greedy = transformers_llm.invoke(QUESTION, temperature=0, max_tokens=10)

@@ -17,7 +17,7 @@ from langchain_rstar.search.actions import (
 )
 from scripts import QUESTION
 
-CFG = RStarConfig()
+CFG = RStarConfig.fast()  # these tests pin the fast profile; test_paper_rules.py pins paper
 CHECKER = get_checker("arithmetic")
 
 
@@ -145,7 +145,7 @@ def test_a5_rephrases() -> None:
 
 
 def test_depth_limit_makes_children_terminal() -> None:
-    cfg = RStarConfig(max_depth=1)
+    cfg = RStarConfig.fast(max_depth=1)
     out, _ = _run("A1", [_root()], [[[" 3 * 4 = 12."] * 3]], cfg)
     (child,) = out["children"]
     assert child["terminal"] and child["reward"] == 0.0 and child["depth"] == 1

@@ -17,7 +17,7 @@ def test_search_and_voting_find_the_answer_a_first_sample_misses() -> None:
     # The model's first sample, and the root's direct-answer majority, say 12.
     first = llm.invoke("Question: " + QUESTION + "\nStep 1:", stop=["\n\n"])
     assert "The answer is 12" in first
-    chain = RStarChain(generator=llm, discriminator=False, config=RStarConfig(num_rollouts=8))
+    chain = RStarChain(generator=llm, discriminator=False, config=RStarConfig.fast(num_rollouts=8))
     result = chain.invoke(QUESTION)
     assert result.answer == GOLD
     direct = [c for c in result.candidates if c.node_id == "0/A2.0"]
@@ -35,12 +35,14 @@ def test_shallow_search_is_wrong_where_deep_search_is_right() -> None:
     # Depth 1 only sees the root's children: the direct answer (12 at 0.4) and one-step
     # answers (12 and 7) vote for the wrong answer. Deeper search finds 10 with agreement.
     shallow = RStarChain(
-        generator=apples_llm(), config=RStarConfig(num_rollouts=16, max_depth=1)
+        generator=apples_llm(), config=RStarConfig.fast(num_rollouts=16, max_depth=1)
     ).invoke(QUESTION)
     assert shallow.answer == "12"
     # an intermediate sub-answer cut off by the depth limit is not a candidate
     assert all(c.trajectory[-1].type in ("answer", "thought") for c in shallow.candidates)
-    deep = RStarChain(generator=apples_llm(), config=RStarConfig(num_rollouts=16)).invoke(QUESTION)
+    deep = RStarChain(generator=apples_llm(), config=RStarConfig.fast(num_rollouts=16)).invoke(
+        QUESTION
+    )
     assert deep.answer == GOLD
     assert deep.tree["0"]["visits"] == 16
     # backprop invariant: a parent's visits are at least the sum of its children's
@@ -65,7 +67,10 @@ def test_tree_records_are_plain_and_consistent() -> None:
 
 
 def test_identical_sibling_texts_are_merged() -> None:
-    result = RStarChain(generator=apples_llm(), config=RStarConfig(num_rollouts=4)).invoke(QUESTION)
+    # fast (dedupe_a1=True); paper keeps A1 duplicates (test_paper_rules.py)
+    result = RStarChain(generator=apples_llm(), config=RStarConfig.fast(num_rollouts=4)).invoke(
+        QUESTION
+    )
     by_parent: dict[tuple[str, str], list[str]] = {}
     for node in result.tree.values():
         if node["parent"] is not None:
@@ -178,7 +183,7 @@ def test_chat_model_and_model_without_n_are_supported() -> None:
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
     llm = FakeListLLM(responses=[" 3 * 4 = 12 - 2 = 10. The answer is 10."])
-    result = RStarChain(generator=llm, config=RStarConfig(num_rollouts=2, num_votes=3)).invoke(
+    result = RStarChain(generator=llm, config=RStarConfig.fast(num_rollouts=2, num_votes=3)).invoke(
         QUESTION
     )
     assert result.answer == "10"

@@ -22,11 +22,11 @@ ROOT = Path(langchain_rstar.__file__).resolve().parent
 #: reason other than a cycle). ``cli.py`` imports lazily on purpose: ``rstar --help`` must
 #: not pay for LangGraph, the evaluation harness or the server.
 LAZY_IMPORTS: dict[tuple[str, str], str] = {
-    ("langchain_rstar.llms.transformers_llm", "langchain_rstar.llms._topk_topp"): (
+    ("langchain_rstar.llms.transformers_llm", "langchain_rstar.llms._shortlist"): (
         "imports torch at module level; needed only when the shortlist top-p is on"
     ),
     ("langchain_rstar.llms.vllm_engine", "langchain_rstar.llms._shortlist"): (
-        "imports torch and vllm at module level; loaded by the engine that uses it"
+        "imports torch at module level; needed only when the shortlist top-p is on"
     ),
 }
 
@@ -136,6 +136,14 @@ def test_search_layers() -> None:
     for name in ("verify", "drive", "budget", "candidates", "rollouts", "actions", "state"):
         assert "langchain_rstar.search.graph" not in graph[f"langchain_rstar.search.{name}"]
     assert "langchain_rstar.search.verify" in graph["langchain_rstar.search.graph"]
+
+
+def test_lower_layers_do_not_import_upper_ones() -> None:
+    graph = import_graph()
+    upper = ("langchain_rstar.search", "langchain_rstar.chain", "langchain_rstar.eval")
+    for name, targets in graph.items():
+        if name.startswith(("langchain_rstar.sampling", "langchain_rstar.llms")):
+            assert not [t for t in targets if t.startswith(upper)], name
 
 
 def test_no_import_cycles() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,7 @@ VENV = Path(
     or Path.home() / ".cache" / "langchain-rstar" / "langgraph-venv"
 )
 QUESTION = "What is 6 times 7?"
+STATE = ROOT / ".langgraph_api"
 
 
 def _langgraph_cli() -> str | None:
@@ -59,6 +61,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         LANGSMITH_TRACING="false",
         LANGGRAPH_CLI_NO_ANALYTICS="1",
     )
+    had_state = STATE.exists()
     log = open(tmp_path_factory.mktemp("langgraph") / "dev.log", "w+b")  # noqa: SIM115
     proc = subprocess.Popen(
         [
@@ -71,7 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--n-jobs-per-worker",
             "4",
         ],
-        cwd=ROOT,
+        cwd=ROOT,  # langgraph.json's paths are relative to the working directory
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -104,6 +107,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=20)
         log.close()
+        if not had_state:  # the in-memory server's files, in ./.langgraph_api (gitignored)
+            shutil.rmtree(STATE, ignore_errors=True)
 
 
 def test_the_server_loads_the_graph_and_answers_runs_wait_and_stream(server: str) -> None:

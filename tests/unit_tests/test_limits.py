@@ -46,7 +46,7 @@ def test_max_nodes(rollout_batch: int) -> None:
 
 
 def test_max_total_tokens() -> None:
-    config = RStarConfig(**BIG, max_total_tokens=300)
+    config = RStarConfig.fast(**BIG, max_total_tokens=300)  # fast: one wave < 400 tokens
     result = RStarChain(generator=apples_llm(), config=config).invoke(QUESTION)
     _assert_limit(result, "max_total_tokens", config)
     assert result.limits_hit == ["max_total_tokens"]

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from langchain_rstar.config import top_p_is_costly as config_top_p_is_costly
 from langchain_rstar.llms import TransformersLLM, VLLMEngine, default_llm
 from langchain_rstar.llms import embedded as models
 from langchain_rstar.llms._common import (
@@ -23,6 +24,7 @@ from langchain_rstar.llms._common import (
     sampling_options,
     split_at_stop,
 )
+from langchain_rstar.llms.base import BackendTraits, RStarBackend, backend_traits, top_p_is_costly
 from langchain_rstar.llms.vllm_engine import build_sampling_params
 
 # --------------------------------------------------------------------------- stop strings
@@ -41,7 +43,7 @@ from langchain_rstar.llms.vllm_engine import build_sampling_params
         ("x", [""], ("x", None)),
     ],
 )
-def test_truncate_at_stop(text: str, stop: list[str] | None, expected: tuple) -> None:
+def test_split_at_stop(text: str, stop: list[str] | None, expected: tuple) -> None:
     assert split_at_stop(text, stop) == expected
 
 
@@ -393,6 +395,13 @@ class FakeVLLMEngine(VLLMEngine):
 def test_vllm_engine_class_contract() -> None:
     assert VLLMEngine.accepts_sampling_kwargs is True
     assert TransformersLLM.accepts_sampling_kwargs is True
+    for cls in (VLLMEngine, TransformersLLM):
+        assert issubclass(cls, RStarBackend)
+    hf = TransformersLLM(model="/nowhere", shortlist_top_p=False)
+    assert backend_traits(hf) == BackendTraits(
+        mode="native", top_p_costly=True, chat=False, wrapped=None
+    )
+    assert config_top_p_is_costly is top_p_is_costly  # the old path is the contract's
     llm = VLLMEngine(model="/nowhere", temperature=0.5)
     assert llm._engine is None and llm._worker is None  # lazy: nothing started
     assert llm.stats["batches"] == 0

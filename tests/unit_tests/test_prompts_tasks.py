@@ -204,7 +204,7 @@ def _prompts(action: str, path: list[dict], cfg: RStarConfig) -> list[str]:
         ("A1", [_root()], "one_step"),
         ("A2", [_root()], "cot"),
         ("A3", [_root()], "decompose"),
-        ("A4", [_root(), _sub()], "decompose"),
+        ("A4", [_root(), _sub()], "cot"),  # paper A4 re-solves with CoT (a4_mode="resolve")
     ],
 )
 def test_paper_set_shows_each_action_its_own_family(action, path, family) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from langchain_rstar.config import top_p_is_costly
+from langchain_rstar.llms.base import top_p_is_costly
 from langchain_rstar.llms.vllm_engine import VLLMEngine, build_sampling_params, shortlist_options
 
 torch = pytest.importorskip("torch")
@@ -102,7 +102,7 @@ def test_shortlist_options_rewrites_only_top_k_with_top_p() -> None:
 def test_engine_registers_the_processor_and_reports_top_p_cheap() -> None:
     on = VLLMEngine(model="m", shortlist_top_p=True)
     assert FQCN in on._engine_args("m")["logits_processors"]
-    assert on.rstar_top_p_costly is False
+    assert on.rstar_top_p_costly() is False
     assert top_p_is_costly(on) is False
     off = VLLMEngine(model="m", shortlist_top_p=False)
     assert "logits_processors" not in off._engine_args("m")

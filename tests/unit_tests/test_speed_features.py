@@ -253,7 +253,7 @@ def test_early_stop_bound_covers_every_rollout() -> None:
     """No rollout ever adds more weight to one answer than the bound allowed before it."""
     checker = get_checker("arithmetic")
     for make in (varied_llm, apples_llm):
-        cfg = RStarConfig(num_rollouts=24, **SMALL)
+        cfg = RStarConfig.fast(num_rollouts=24, **SMALL)  # paper: test_paper_rules.py
         chain = RStarChain(generator=make(), config=cfg)
         state = {"question": QUESTION, "config": cfg.model_dump()}
         before: dict[str, float] = {}
@@ -274,14 +274,14 @@ def test_early_stop_bound_covers_every_rollout() -> None:
 
 
 def test_early_stop_bound_shrinks_with_the_frontier() -> None:
-    cfg = RStarConfig(**SMALL)
+    cfg = RStarConfig.fast(**SMALL)  # the paper pool adds 1 (test_paper_rules.py)
     per = {"root": 3 + 1 + 3, "thought": 3 + 1}
     assert max_new_weight_per_rollout(cfg, {}) == 0.0
     thought = {"0/A1.0": {"type": "thought", "depth": 1, "expanded": False, "terminal": False}}
     assert max_new_weight_per_rollout(cfg, thought) == 4 * per["thought"]
     sub = {"0/A3.0": {"type": "subquestion", "depth": 2, "expanded": False, "terminal": False}}
     assert max_new_weight_per_rollout(cfg, {**thought, **sub}) == 3 * per["root"]
-    off = RStarConfig(**SMALL, disable_a1=True)
+    off = RStarConfig.fast(**SMALL, disable_a1=True)
     assert max_new_weight_per_rollout(off, thought) == 4 * 1
 
 
@@ -454,7 +454,7 @@ def test_a_wave_sends_its_expansions_concurrently(use_async: bool) -> None:
 # Sampling presets
 # --------------------------------------------------------------------------------------
 def test_sampling_presets_and_backend_resolution() -> None:
-    from langchain_rstar.config import top_p_is_costly
+    from langchain_rstar.llms.base import top_p_is_costly
 
     paper = RStarConfig(sampling_preset="paper").sampling_kwargs()
     assert paper["top_k"] == 40 and paper["top_p"] == 0.95 and paper["temperature"] == 0.8
@@ -519,8 +519,9 @@ def test_usage_counts_what_the_model_was_asked(batch: int) -> None:
 
 def test_one_line_actions_get_the_line_token_cap() -> None:
     llm = varied_llm()
+    # fast caps (paper sets one per action: test_paper_rules.py)
     RStarChain(
-        generator=llm, discriminator=False, config=RStarConfig(num_rollouts=4, **SMALL)
+        generator=llm, discriminator=False, config=RStarConfig.fast(num_rollouts=4, **SMALL)
     ).invoke(QUESTION)
     caps: dict[str, set[int]] = {"A2": set(), "line": set()}
     for prompts, kw in llm.calls:

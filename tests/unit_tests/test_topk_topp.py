@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from langchain_rstar.config import RStarConfig, top_p_is_costly
+from langchain_rstar.config import RStarConfig
 from langchain_rstar.llms import TransformersLLM
+from langchain_rstar.llms.base import top_p_is_costly
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -20,7 +21,7 @@ from transformers import (  # noqa: E402
     TopPLogitsWarper,
 )
 
-from langchain_rstar.llms._topk_topp import HFShortlistTopKTopP  # noqa: E402
+from langchain_rstar.llms._shortlist import HFShortlistTopKTopP  # noqa: E402
 
 
 def _hf_reference(scores: Any, k: int, p: float, temperature: float) -> Any:

@@ -176,9 +176,9 @@ def test_every_mode_runs_end_to_end(mode: str) -> None:
 
 
 def test_verify_saved_candidates_offline() -> None:
-    saved = RStarChain(generator=wrong_majority_llm(), config=RStarConfig(num_rollouts=8)).invoke(
-        QUESTION
-    )
+    saved = RStarChain(
+        generator=wrong_majority_llm(), config=RStarConfig.fast(num_rollouts=8)
+    ).invoke(QUESTION)
     assert saved.answer == "12"
     out = verify_candidates(
         QUESTION, [c.model_dump() for c in saved.candidates], always(R10), RStarConfig()

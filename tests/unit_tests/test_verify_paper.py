@@ -147,7 +147,7 @@ def test_paper_verifies_each_distinct_solution_once_and_counts_copies() -> None:
     disc = _recording("10")
     same_a = _answer_candidate("12 - 2 = 10. The answer is 10.", "10", node_id="0/A2.0")
     same_b = _answer_candidate("12 - 2 = 10. The answer is 10.", "10", node_id="0/A1.0/A2.0")
-    seven = _answer_candidate("3 + 4 = 7. The answer is 7.", "7", node_id="0/A2.1", count=3)
+    seven = _answer_candidate("3 + 4 = 7. The answer is 7.", "7", node_id="0/A2.1", frequency=3)
     out = verify_candidates(QUESTION, [same_a, same_b, seven], disc, PAPER)
     assert len(disc.calls) == 8, "two distinct solutions x 4 prefixes"
     by_id = {c["node_id"]: c for c in out["candidates"]}
@@ -179,7 +179,7 @@ def test_paper_drops_overlong_answers_before_verification() -> None:
 def _c(answer: str, *, count: int, confidence: float, reward: float, consistent: bool) -> dict:
     return {
         "answer": answer,
-        "count": count,
+        "frequency": count,
         "confidence": confidence,
         "reward": reward,
         "consistent": consistent,
