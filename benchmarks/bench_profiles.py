@@ -137,10 +137,15 @@ def varied(prompt: str, n: int) -> list[str]:
 
 
 def measure(
-    profile: str, rollouts: int, questions: Sequence[str], make_llm: Any, verify: bool = True
+    profile: str,
+    rollouts: int,
+    questions: Sequence[str],
+    make_llm: Any,
+    verify: bool = True,
+    fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     tally = Tally()
-    config = RStarConfig(profile=profile, num_rollouts=rollouts)  # type: ignore[arg-type]
+    config = RStarConfig(profile=profile, num_rollouts=rollouts, **(fields or {}))  # type: ignore[arg-type]
     generator = make_llm()
     chain = RStarChain(
         generator=generator,
@@ -196,6 +201,47 @@ def ratios(paper: dict[str, Any], fast: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def ablate(
+    rollouts: int, questions: Sequence[str], make_llm: Any, verify: bool
+) -> list[dict[str, Any]]:
+    """Paper, then paper with each ``FAST_PROFILE`` field set to its fast value alone, then
+    fast: all-model sequences and generated tokens per question, as a share of paper's."""
+    from langchain_rstar.config import FAST_PROFILE
+
+    base = measure("paper", rollouts, questions, make_llm, verify)
+    rows = []
+    print(
+        f"\nablation at {rollouts} rollouts ({len(questions)} questions): paper with one fast field"
+    )
+    print(
+        f"  {'field = fast value':<44}{'sequences':>11}{'x paper':>9}"
+        f"{'generated':>11}{'x paper':>9}"
+    )
+
+    def row(label: str, r: dict[str, Any]) -> None:
+        seq, gen = r["total"]["sequences"], r["total"]["generated"]
+        bseq, bgen = base["total"]["sequences"], base["total"]["generated"]
+        print(f"  {label:<44}{seq:>11.1f}{seq / bseq:>9.2f}{gen:>11.0f}{gen / bgen:>9.2f}")
+        rows.append(
+            {
+                "label": label,
+                "sequences": seq,
+                "generated": gen,
+                "sequences_ratio": seq / bseq,
+                "generated_ratio": gen / bgen,
+            }
+        )
+
+    row("paper (no deviation)", base)
+    for name, value in FAST_PROFILE.items():
+        row(
+            f"{name} = {value!r}",
+            measure("paper", rollouts, questions, make_llm, verify, {name: value}),
+        )
+    row("fast (every deviation)", measure("fast", rollouts, questions, make_llm, verify))
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=20, help="SVAMP questions (first N)")
@@ -203,6 +249,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--real", type=int, default=0, help="use the embedded model on N questions")
     parser.add_argument("--no-verify", action="store_true", help="generator only")
     parser.add_argument("--json", help="also write the numbers to this file")
+    parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help="paper with ONE fast deviation at a time (each FAST_PROFILE field alone): "
+        "what each deviation saves, at the first --rollouts value",
+    )
     args = parser.parse_args(argv)
 
     n_questions = args.real or args.questions
@@ -227,6 +279,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"bench_profiles: {n_questions} SVAMP questions, {'embedded' if args.real else 'scripted'}"
     )
     out: dict[str, Any] = {"runs": [], "ratios": {}}
+    if args.ablate:
+        out["ablation"] = ablate(args.rollouts[0], questions, make_llm, not args.no_verify)
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+        return out
     for rollouts in args.rollouts:
         got = {}
         for profile in ("paper", "fast"):
