@@ -281,9 +281,10 @@ def _search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--profile",
         choices=PROFILES,
-        help="a whole search configuration: 'paper' (the rStar paper's budget: best "
-        "accuracy, slow on a CPU) or 'fast' (a small budget that finishes in minutes); "
-        "--config and the flags below change single fields of it",
+        help="the search algorithm: 'paper' (default: the authors' reference code, "
+        "verification included; about 2.5x the samples of 'fast') or 'fast' (today's "
+        "cheaper rules, no self-verification; README 'How it works' lists each "
+        "difference); --config and the flags below change single fields of it",
     )
     g.add_argument("--num-rollouts", type=int, help="MCTS rollouts per question (default 16)")
     g.add_argument("--num-votes", type=int, help="samples per majority vote (default 10)")
@@ -407,8 +408,8 @@ def make_parser() -> argparse.ArgumentParser:
         description="Solve one question with the rStar search and mutual verification: "
         "prints the answer with its confidence, the winning trajectory, the candidate "
         "answers grouped by equivalence and the cost. Without --model it uses the embedded "
-        "Gemma 3 270M (the first run prepares it); --profile fast finishes in minutes on "
-        "a CPU.",
+        "Gemma 3 270M (the first run prepares it); on a CPU start with a small budget "
+        "(--num-rollouts 4; the README's quick start gives measured times).",
     )
     sv.add_argument("question", help="the question ('-' reads it from stdin)")
     sv.add_argument("--json", action="store_true", help="print the full RStarResult as JSON")

@@ -190,6 +190,6 @@ def test_every_checkers_normalisation_runs_under_the_time_limit(
 
     monkeypatch.setattr(extract_mod, "_call_with_deadline", out_of_time)
     assert checker.normalize(text) is None
-    assert limits == [extract_mod.NORMALIZE_TIME_LIMIT]
+    assert limits and set(limits) == {extract_mod.NORMALIZE_TIME_LIMIT}
     monkeypatch.undo()
     assert checker.normalize(text) is not None  # the timeout was not remembered

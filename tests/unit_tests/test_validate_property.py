@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from langchain_rstar import validate_question
-from langchain_rstar.chain import _BIDI_CONTROLS, _invisible
+from langchain_rstar.search.question import _BIDI_CONTROLS, _invisible
 
 BOUND_S = 0.5  # per call; a 400k-character question takes ~20 ms
 
