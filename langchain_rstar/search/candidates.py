@@ -269,6 +269,10 @@ def generator_candidates(
     return candidates, answer, confidence
 
 
+#: The name a spent ``max_wall_seconds`` budget has in ``limits_hit``.
+WALL_LIMIT = "max_wall_seconds"
+
+
 def collect(state: RStarState) -> dict[str, Any]:
     """Controller node: the candidates and the generator majority (before verification)."""
     cfg = config_from_state(state.get("config"))
@@ -277,6 +281,12 @@ def collect(state: RStarState) -> dict[str, Any]:
     if not candidates and stop_reason in ("budget", "early_stop"):
         # The whole budget ran but nothing usable came out: say so, invent no answer.
         stop_reason = "no_candidates"
+    reason = "no discriminator" if candidates else "no candidates"
+    out_of_time = WALL_LIMIT in (state.get("limits_hit") or [])
+    if out_of_time and candidates:
+        # The wall-time budget is spent: verification (which max_wall_seconds would not
+        # bound) is skipped and the generator majority stands (route_after_collect).
+        reason = "max_wall_seconds reached: verification skipped, generator majority kept"
     return {
         "candidates": candidates,
         "answer": answer,
@@ -285,9 +295,9 @@ def collect(state: RStarState) -> dict[str, Any]:
         "verification": {
             "mode": "none",
             "ran": False,
-            "skipped": False,
+            "skipped": out_of_time and bool(candidates),
             "fell_back": False,
-            "reason": "no discriminator" if candidates else "no candidates",
+            "reason": reason,
             "generator_answer": answer,
             "generator_confidence": confidence,
         },

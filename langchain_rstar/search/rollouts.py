@@ -31,7 +31,7 @@ from langchain_rstar.search.actions import (
     legal_actions,
 )
 from langchain_rstar.search.budget import early_stop, limits_hit
-from langchain_rstar.search.candidates import path_ids
+from langchain_rstar.search.candidates import WALL_LIMIT, path_ids
 from langchain_rstar.search.drive import node_metadata
 from langchain_rstar.search.question import validate_question
 from langchain_rstar.search.state import (
@@ -337,7 +337,10 @@ def backprop(state: RStarState, config: RunnableConfig) -> dict[str, Any]:
 
 
 def route_after_collect(state: RStarState) -> str:
-    # A dead backend ends the search: verification would only fail again.
+    # A dead backend ends the search: verification would only fail again. A spent
+    # max_wall_seconds ends it too: verification would run past the wall-time budget.
     if has_fatal(state) or not state.get("candidates"):
+        return "finish"
+    if WALL_LIMIT in (state.get("limits_hit") or []):
         return "finish"
     return "verify"

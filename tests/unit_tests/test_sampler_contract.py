@@ -237,12 +237,17 @@ def test_a_backend_hanging_forever_ends_the_search_within_the_bound(
     assert any("TimeoutError" in e["error"] for e in partial.errors)
 
 
+@pytest.mark.parametrize("profile", ["fast", "paper"])
 @pytest.mark.parametrize("use_async", [False, True])
-def test_max_wall_seconds_cuts_calls_in_flight(use_async: bool) -> None:
+def test_max_wall_seconds_cuts_calls_in_flight(use_async: bool, profile: str) -> None:
     """No per-call limit at all, a hung backend, max_wall_seconds=1: the partial result
-    comes back at the deadline with limits_hit, not after the hung calls."""
+    comes back at the deadline with limits_hit, not after the hung calls. In ``paper`` the
+    generator verifies by default; a spent wall budget skips verification (which would
+    otherwise wait on the hung model without bound)."""
     llm = FaultyLLM(llm=apples_llm(), hang_after=6)
-    config = RStarConfig.fast(num_rollouts=16, call_timeout=float("inf"), max_wall_seconds=1.0)
+    config = RStarConfig(
+        profile=profile, num_rollouts=16, call_timeout=float("inf"), max_wall_seconds=1.0
+    )
     chain = RStarChain(generator=llm, config=config)
     start = time.monotonic()
     try:
@@ -259,6 +264,9 @@ def test_max_wall_seconds_cuts_calls_in_flight(use_async: bool) -> None:
     cut = [e for e in result.errors if e["kind"] == "wall_limit"]
     assert cut and all("max_wall_seconds" in e["error"] for e in cut)
     assert result.usage.failed_calls == 0  # abandoned calls are not backend failures
+    if profile == "paper" and result.candidates:
+        assert result.verification.skipped and not result.verification.ran
+        assert "max_wall_seconds" in result.verification.reason
 
 
 def test_after_the_wall_deadline_no_call_is_sent() -> None:
