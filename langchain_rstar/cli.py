@@ -559,7 +559,12 @@ def _quiet_engines(verbose: bool) -> None:
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         return
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    # ERROR, not WARNING: on CPU each engine start logged ~13 advisory WARNING lines
+    # (Triton absent, LD_PRELOAD hints, OMP threads) from its worker processes.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    # The engine's worker processes inherit this: no deprecation/future warnings from
+    # third-party modules on the user's terminal.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning,ignore::FutureWarning")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     for name in ("vllm", "transformers", "torch"):

@@ -216,14 +216,15 @@ def test_candidates_are_grouped_by_equivalent_answer() -> None:
 def test_engine_logs_are_quiet_by_default(
     dataset: Path, tmp_path: Path, loads: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("VLLM_LOGGING_LEVEL", "TRANSFORMERS_VERBOSITY"):
+    for name in ("VLLM_LOGGING_LEVEL", "TRANSFORMERS_VERBOSITY", "PYTHONWARNINGS"):
         monkeypatch.setenv(name, "x")  # so that the teardown restores the original state
         monkeypatch.delenv(name)
     assert cli.main(eval_args(dataset, tmp_path / "o.jsonl", "cot", "--limit", "1")) == 0
     import os
 
-    assert os.environ["VLLM_LOGGING_LEVEL"] == "WARNING"
+    assert os.environ["VLLM_LOGGING_LEVEL"] == "ERROR"
     assert os.environ["TRANSFORMERS_VERBOSITY"] == "error"
+    assert "ignore::FutureWarning" in os.environ["PYTHONWARNINGS"]
 
 
 def test_solve_shows_a_verification_phase(capsys: Any) -> None:
