@@ -97,16 +97,24 @@ def test_every_answer_regex_is_linear_on_adversarial_input(
     assert slowest[0] < CALL_BOUND_S, f"{name}: {slowest[1]} took {slowest[0]:.2f}s"
 
 
+@pytest.mark.timeout(300, method="thread")
 def test_the_old_unit_pattern_would_fail_this_test() -> None:
     """The check above can fail: the pre-fix pattern of #19.1 is caught by the same bound."""
     old = re.compile(
         r"^(-?[\d.,]+|\\frac\{\d+\}\{\d+\})\s+(?:[a-zA-Z]{2,}\.?\s*){1,2}(?:\^\s*\{?[23]\}?)?$"
     )
-    text = "1 " + "a" * 1500 + "!"
-    start = time.perf_counter()
-    old.search(text)
-    # quadratic: 0.1 s at 1,500 characters is over 17 s at 20,000, far beyond CALL_BOUND_S
-    assert time.perf_counter() - start > 0.1
+    # Doubling lengths up to the 20k characters of the check above: the quadratic pattern
+    # passes CALL_BOUND_S on the way (on a fast machine ~1 s at 5k, ~17 s at 20k), a linear one
+    # would not at any of them. No fixed small-length timing, which a fast machine undercuts.
+    timings = []
+    for length in (2_500, 5_000, 10_000, 20_000):
+        text = "1 " + "a" * length + "!"
+        start = time.perf_counter()
+        old.search(text)
+        timings.append((length, time.perf_counter() - start))
+        if timings[-1][1] >= CALL_BOUND_S:
+            break
+    assert timings[-1][1] >= CALL_BOUND_S, timings
 
 
 # -- the checkers end to end -------------------------------------------------------------------
