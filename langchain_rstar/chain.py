@@ -357,7 +357,9 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         values: dict[str, Any] = {}
         try:
             modes = ["updates", "values"] if progress else ["values"]
-            for mode, chunk in self._graph.stream(state, graph_config, stream_mode=modes):
+            for mode, chunk in self._graph.stream(
+                state, graph_config, context=self.config, stream_mode=modes
+            ):
                 if mode == "values":
                     values = chunk
                 else:
@@ -387,7 +389,9 @@ class RStarChain(Runnable[RStarInputType, RStarResult]):
         values: dict[str, Any] = {}
         try:
             modes = ["updates", "values"] if progress else ["values"]
-            async for mode, chunk in self._graph.astream(state, graph_config, stream_mode=modes):
+            async for mode, chunk in self._graph.astream(
+                state, graph_config, context=self.config, stream_mode=modes
+            ):
                 if mode == "values":
                     values = chunk
                 else:

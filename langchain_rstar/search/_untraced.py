@@ -33,7 +33,11 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from langchain_core.runnables.config import ensure_config, patch_config
+from langchain_core.runnables.config import (
+    ensure_config,
+    patch_config,
+    var_child_runnable_config,
+)
 from langchain_core.tracers.base import BaseTracer
 
 # Re-exported: tests and older code import the predicates from here.
@@ -176,7 +180,15 @@ class InlineRoute(Runnable[Any, Any]):
         self.name = name or getattr(func, "__name__", "route")
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self.func(input)
+        if config is None:
+            return self.func(input)
+        # LangGraph hands the branch the node task's config (with the run's Runtime) but does
+        # not make it current; routing reads the search config from the Runtime's context
+        token = var_child_runnable_config.set(config)
+        try:
+            return self.func(input)
+        finally:
+            var_child_runnable_config.reset(token)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self.func(input)
+        return self.invoke(input, config)

@@ -28,6 +28,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
+from langchain_rstar.config import RStarConfig
 from langchain_rstar.sampling.sampler import Sampler
 from langchain_rstar.search._untraced import InlineRoute, control_node
 from langchain_rstar.search.actions import ACTION_SPECS
@@ -75,7 +76,14 @@ def build_graph(
     Returns:
         The compiled graph (a LangGraph ``CompiledStateGraph``).
     """
-    builder = StateGraph(RStarState, input_schema=SearchInput, output_schema=SearchOutput)
+    # context_schema: RStarChain passes its validated RStarConfig as the run's context, so the
+    # config is hydrated once per search (search/state.py config_from_state)
+    builder = StateGraph(
+        RStarState,
+        context_schema=RStarConfig,
+        input_schema=SearchInput,
+        output_schema=SearchOutput,
+    )
     builder.add_node("init", control_node(init, "init"))
     builder.add_node("select", control_node(make_select(), "select"))
     for spec in ACTION_SPECS.values():

@@ -602,7 +602,12 @@ def build_verify_graph(
     ``verifier`` (``"generator"`` or ``"discriminator"``) and ``verifier_model`` (a model
     name) are reported in the result's ``verification``.
     """
-    builder = StateGraph(VerifyState, input_schema=VerifyInput, output_schema=VerifyOutput)
+    builder = StateGraph(
+        VerifyState,
+        context_schema=RStarConfig,
+        input_schema=VerifyInput,
+        output_schema=VerifyOutput,
+    )
     builder.add_node("plan", control_node(_make_plan(verifier, verifier_model), "plan"))
     builder.add_node("discriminate", _discriminate_node(discriminator))
     builder.add_node("judge", control_node(_judge, "judge"))

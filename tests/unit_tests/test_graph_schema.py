@@ -38,3 +38,36 @@ def test_the_graph_rejects_a_bad_question_before_any_model_call(bad: str) -> Non
     with pytest.raises(ValueError, match="empty|control"):
         chain.graph.invoke({"question": bad, "config": CONFIG.model_dump()})
     assert llm.calls == []
+
+
+@pytest.mark.parametrize("profile", ["paper", "fast"])
+def test_the_config_is_hydrated_once_per_search(
+    profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RStarChain validates its config once and runs the graph with it as the LangGraph
+    context: no node, route, Send task or the verify subgraph validates it again (#18), and
+    there is no module-level cache. A graph run with only the state's dict still works."""
+    import langchain_rstar.search.state as state_mod
+
+    config = getattr(RStarConfig, profile)(num_rollouts=4, retry_backoff=0.0)
+    chain = RStarChain(generator=apples_llm(), discriminator=True, config=config)
+    validations: list[object] = []
+    original = RStarConfig.model_validate
+
+    def counting(data: object, *args: object, **kwargs: object) -> RStarConfig:
+        validations.append(data)
+        return original(data, *args, **kwargs)
+
+    monkeypatch.setattr(state_mod.RStarConfig, "model_validate", counting)
+    result = chain.invoke(APPLES_QUESTION)
+    assert result.answer == "10" and result.verification.ran
+    assert validations == []
+    assert not [n for n, v in vars(state_mod).items() if isinstance(v, tuple | RStarConfig)]
+
+    # without a context (LangGraph Server's graph, a user's own graph.invoke) the state's dict
+    # is the config: read where needed, same answer
+    out = chain.graph.invoke(
+        {"question": APPLES_QUESTION, "config": config.model_dump()}, {"recursion_limit": 10_000}
+    )
+    assert out["result"]["answer"] == "10"
+    assert validations and all(v == config.model_dump() for v in validations)
