@@ -44,6 +44,8 @@ FAST_PROFILE: dict[str, Any] = {
     # generator (search/actions.py, search/candidates.py)
     "a1_answer_terminal": True,
     "dedupe_a1": True,
+    "dedupe_a3": True,
+    "a1_context": "path",
     "a2_mode": "continue",
     "a3_final_test": "prefix",
     "a4_mode": "line",
@@ -180,6 +182,23 @@ class RStarConfig(BaseModel):
         description=(
             "Merge identical A1 samples into one child. False ('paper'): every sample is a "
             "child of its own, so a repeated step counts twice. True: 'fast'."
+        ),
+    )
+    a1_context: Literal["reference", "path"] = Field(
+        "reference",
+        description=(
+            "What the A1 prompt shows of a path with sub-questions. 'reference' ('paper'): as "
+            "the authors' code, directly below a sub-question its sub-answers as steps (the "
+            "sub-questions left out), below later one-step thoughts only those thoughts. "
+            "'path' ('fast'): the whole path, sub-questions and answers included."
+        ),
+    )
+    dedupe_a3: bool = Field(
+        False,
+        description=(
+            "Merge identical A3 sub-questions into one child. False ('paper'): every proposed "
+            "sub-question is a child of its own with its own answer votes, as the reference "
+            "keeps them. True: 'fast'."
         ),
     )
     a2_mode: Literal["regenerate", "continue"] = Field(

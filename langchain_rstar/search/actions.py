@@ -15,16 +15,19 @@ How each action behaves is set by the config's generator fields, whose defaults 
 authors' reference code (the ``paper`` profile) and whose ``fast`` values are the cheaper
 variant this package started with (``RStarConfig.fast()``):
 
-* A1 (``a1_answer_terminal``, ``dedupe_a1``): in the reference a step that states the answer
-  is *not* terminal (reward 0, expanded further) yet still a candidate solution, and repeated
-  samples stay separate children; ``fast`` ends the trajectory there (reward = agreeing
-  share) and merges duplicates.
+* A1 (``a1_answer_terminal``, ``dedupe_a1``, ``a1_context``): in the reference a step that
+  states the answer is *not* terminal (reward 0, expanded further) yet still a candidate
+  solution, and repeated samples stay separate children; ``fast`` ends the trajectory there (reward = agreeing
+  share) and merges duplicates. Below sub-questions the reference's A1 prompt shows the
+  sub-answers as steps, or only the thoughts since the last sub-question
+  (:mod:`~langchain_rstar.prompts.a1_one_step`); ``fast`` shows the whole path.
 * A2 (``a2_mode``): the reference writes a whole new solution from a chain-of-thought
   few-shot prompt, the steps so far given as a hint (``regenerate``); ``fast`` continues the
   path after ``Step k:`` (``continue``).
-* A3 (``a3_final_test``): the reference's final sub-question contains "Now we can answer"
-  or the question's last sentence; ``fast`` only checks the prefix. A final sub-question's
-  answer gets ``a3_final_votes`` samples.
+* A3 (``a3_final_test``, ``dedupe_a3``): the reference's final sub-question contains "Now
+  we can answer" or the question's last sentence; ``fast`` only checks the prefix. A final
+  sub-question's answer gets ``a3_final_votes`` samples. The reference keeps a sub-question
+  proposed twice as two children (each with its own answer votes); ``fast`` merges them.
 * A4 (``a4_mode``): the reference re-solves "question context + last sub-question" from
   scratch with the chain-of-thought prompt (``resolve``); ``fast`` re-answers in one line
   after the earlier sub-questions (``line``).
@@ -330,7 +333,11 @@ def a1_one_step_thought(task: ExpandTask, config: RStarConfig, checker: AnswerCh
     outcome = yield SampleCall(
         prompts=[
             P.one_step_prompt(
-                config.task, task["question"], task["path"], exemplar_set=config.exemplar_set
+                config.task,
+                task["question"],
+                task["path"],
+                exemplar_set=config.exemplar_set,
+                context=config.a1_context,
             )
         ],
         n=config.num_a1_steps,
@@ -437,7 +444,7 @@ def a3_subquestion(task: ExpandTask, config: RStarConfig, checker: AnswerChecker
         metadata=_meta(task, "A3", "ask"),
     )
     errors = list(asked.errors)
-    subquestions = [text for text, _ in _dedupe(asked.texts[0] or [])]
+    subquestions = [t for t, _ in _dedupe_or_keep(asked.texts[0] or [], config.dedupe_a3)]
     if not subquestions:
         return {"children": [], "errors": errors}
     finals = [is_final_subquestion(sq, question, config) for sq in subquestions]

@@ -38,6 +38,8 @@ COT_END = "\nAnswer: Let's think step by step."
 GENERATOR_FIELDS = {
     "a1_answer_terminal",
     "dedupe_a1",
+    "dedupe_a3",
+    "a1_context",
     "a2_mode",
     "a3_final_test",
     "a4_mode",
@@ -154,6 +156,42 @@ def test_a1_answer_step_is_expanded_in_a_search_and_still_counted() -> None:
     assert result.answer == GOLD
 
 
+def test_a1_below_sub_questions_shows_what_the_reference_shows() -> None:
+    """Reference: below a sub-question, its sub-answers as steps (up to ". The answer is",
+    sub-questions left out), the next step numbered two past them; below later thoughts,
+    only those thoughts. fast: the whole path."""
+    s1 = _sub("0/A3.0", "0", 1, "How many apples in the bags?", "3 * 4 = 12. The answer is 12.")
+    s2 = _sub("s2", s1["id"], 2, "How many are eaten?", "She eats 2. The answer is 2.")
+    re2 = {"id": "r2", "parent": "s2", "type": "reanswer", "depth": 3, "text": "2 apples."}
+    re2["subquestion"] = s2["subquestion"]
+    t1 = {"id": "t1", "parent": "r2", "type": "thought", "depth": 4, "text": "12 - 2 = 10."}
+    step = [[" 12 - 2 = 10."] * 5]
+
+    def prompt_tail(path: list[dict[str, Any]], cfg: RStarConfig = PAPER) -> str:
+        _, calls = _run("A1", path, step, cfg)
+        prompt = calls[0].prompts[0]
+        return prompt[prompt.rfind("Question:") :]
+
+    below_sub = prompt_tail([_root(), s1, s2])
+    assert below_sub.endswith("\nStep 1: 3 * 4 = 12.\nStep 2: She eats 2.\nStep 4:"), below_sub
+    assert "How many are eaten?" not in below_sub and "Sub-question" not in below_sub
+    # an A4 re-answer replaces the sub-answer it re-answers
+    assert prompt_tail([_root(), s1, s2, re2]).endswith("Step 2: 2 apples.\nStep 4:")
+    below_thought = prompt_tail([_root(), s1, s2, re2, t1])
+    assert below_thought.endswith("\nStep 4: 12 - 2 = 10.\nStep 5:"), below_thought
+    assert "Step 1:" not in below_thought
+    # fast: the whole path in order
+    fast = prompt_tail([_root(), s1, s2, re2, t1], FAST)
+    assert "Sub-question 2: How many are eaten?\nAnswer 2: 2 apples.\nStep 3: 12 - 2 = 10." in fast
+    assert fast.endswith("Step 4:")
+    # a path without sub-questions reads the same in both
+    plain = [_root(), {"id": "t", "parent": "0", "type": "thought", "depth": 1, "text": "A."}]
+    assert prompt_tail(plain).endswith("Step 1: A.\nStep 2:")
+    assert prompt_tail(plain, PAPER.model_copy(update={"a1_context": "path"})).endswith(
+        "Step 1: A.\nStep 2:"
+    )
+
+
 # --- A2 -------------------------------------------------------------------------------------
 def test_a2_regenerates_a_whole_solution_with_the_path_as_hint() -> None:
     thought = {"id": "0/A1.0", "parent": "0", "type": "thought", "depth": 1}
@@ -238,6 +276,25 @@ def test_a3_final_sub_answer_gets_32_votes_and_intermediate_ones_10() -> None:
     fast, fast_calls = _run("A3", [_root()], [[asked], [inter[0][0]] * 3], FAST)
     assert len(fast_calls) == 2 and fast_calls[1].n == 10 and len(fast_calls[1].prompts) == 3
     assert not any(k["final"] for k in fast["children"])
+
+
+def test_a3_repeated_sub_questions_are_kept_in_paper_and_merged_in_fast() -> None:
+    asked = [" How many apples in bags?", " How many apples in bags?", " How many eaten?"]
+    inter = [[" 12. The answer is 12."] * 10] * 3
+    out, calls = _run("A3", [_root()], [[asked], inter])
+    assert len(calls[1].prompts) == 3  # each copy gets its own answer votes, as the reference
+    assert [k["subquestion"] for k in out["children"]] == [
+        "How many apples in bags?",
+        "How many apples in bags?",
+        "How many eaten?",
+    ]
+    assert len({k["id"] for k in out["children"]}) == 3
+    fast, fast_calls = _run("A3", [_root()], [[asked], inter[:2]], FAST)
+    assert len(fast_calls[1].prompts) == 2
+    assert [k["subquestion"] for k in fast["children"]] == [
+        "How many apples in bags?",
+        "How many eaten?",
+    ]
 
 
 # --- A4 -------------------------------------------------------------------------------------
