@@ -15,11 +15,11 @@ How each action behaves is set by the config's generator fields, whose defaults 
 authors' reference code (the ``paper`` profile) and whose ``fast`` values are the cheaper
 variant this package started with (``RStarConfig.fast()``):
 
-* A1 (``a1_answer_terminal``, ``dedupe_a1``, ``a1_context``): in the reference a step that
-  states the answer is *not* terminal (reward 0, expanded further) yet still a candidate
-  solution, and repeated samples stay separate children; ``fast`` ends the trajectory there (reward = agreeing
-  share) and merges duplicates. Below sub-questions the reference's A1 prompt shows the
-  sub-answers as steps, or only the thoughts since the last sub-question
+* A1 (``a1_answer_terminal``, ``dedupe_a1``, ``a1_context``): in the reference a step that states
+  the answer is *not* terminal (reward 0, expanded further) yet still a candidate solution, and
+  repeated samples stay separate children; ``fast`` ends the trajectory there (reward = agreeing
+  share) and merges duplicates. Below sub-questions the reference's A1 prompt shows the sub-
+  answers as steps, or only the thoughts since the last sub-question
   (:mod:`~langchain_rstar.prompts.a1_one_step`); ``fast`` shows the whole path.
 * A2 (``a2_mode``): the reference writes a whole new solution from a chain-of-thought
   few-shot prompt, the steps so far given as a hint (``regenerate``); ``fast`` continues the
