@@ -420,7 +420,16 @@ class RStarConfig(BaseModel):
     verify_temperature: float = Field(1.0, ge=0.0, le=5.0)
     consistency: Literal["loose", "mid", "strict", "maj"] = "mid"
     skip_threshold: float = Field(
-        0.999, ge=0.0, le=1.0, description="Skip verification above this generator majority."
+        0.999,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Skip verification when the top answer's confidence is above this. With "
+            "final_score confidence_plus_survival ('paper') that confidence is the "
+            "reference's: its candidates' copies weighted by their answer confidence over all "
+            "copies (by 1 with frequency_plus_survival); with reward_x_confidence ('fast') the "
+            "generator majority's confidence."
+        ),
     )
     max_candidates: int | None = Field(
         None, ge=1, description="Verify at most this many candidates (best first)."

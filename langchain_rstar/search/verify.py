@@ -4,7 +4,9 @@ For every candidate trajectory the subgraph cuts the trajectory at ``num_masks``
 between ``mask_low`` and ``mask_high`` of its length, gives each prefix to the discriminator
 model after the question, and lets it complete the rest. A candidate whose completions reach
 its answer often enough (``consistency`` mode) is *mutually consistent* (it survives). If
-the generator majority is already above ``skip_threshold`` verification is skipped.
+the top answer is already surer than ``skip_threshold`` verification is skipped (with the
+reference's final rules, its confidence is the reference's: answer-confidence-weighted copies
+over all copies; with ``fast``'s, the generator majority's).
 
 Two settings of every rule, chosen by :class:`~langchain_rstar.config.RStarConfig` fields
 (``paper`` defaults, ``fast`` values in :data:`~langchain_rstar.config.FAST_PROFILE`):
@@ -247,6 +249,36 @@ def _groups(candidates: Sequence[Mapping[str, Any]], cfg: RStarConfig) -> list[l
     return groups
 
 
+def _skip_confidence(
+    candidates: Sequence[Mapping[str, Any]], cfg: RStarConfig, generator_confidence: float
+) -> tuple[float, str]:
+    """The confidence compared with ``skip_threshold``, and what it is.
+
+    With the reference's final rules it is the reference's: the top answer's weight over all
+    candidate copies (each copy weighted by its answer confidence for
+    ``confidence_plus_survival``, its default ``rc_criteria='reward'``; by 1 for
+    ``frequency_plus_survival``), so a lone candidate whose own votes split is still verified.
+    With ``reward_x_confidence`` (``fast``) it is the generator majority's confidence.
+    """
+    rule = cfg.final_score
+    if rule not in ("confidence_plus_survival", "frequency_plus_survival"):
+        return generator_confidence, "generator majority"
+    checker = get_checker(cfg.task, extraction=cfg.answer_extraction)
+    pool = [c for c in candidates if c.get("answer") is not None]
+    reps, index_of = _answer_groups(pool, checker)
+    weights = [0.0] * len(reps)
+    copies = 0
+    for cand, gi in zip(pool, index_of, strict=True):
+        count = _count(cand)
+        copies += count
+        factor = float(cand.get("confidence") or 0.0) if rule == "confidence_plus_survival" else 1.0
+        weights[gi] += count * factor
+    if not copies:
+        return 0.0, "candidate confidence"
+    what = "reward-weighted" if rule == "confidence_plus_survival" else "frequency"
+    return max(weights) / copies, f"top answer's {what} confidence"
+
+
 def _make_plan(verifier: str, verifier_model: str | None) -> Any:
     def _plan(state: VerifyState) -> dict[str, Any]:
         cfg = _cfg(state)
@@ -275,12 +307,11 @@ def _make_plan(verifier: str, verifier_model: str | None) -> Any:
             reason = "no candidates to verify" if not candidates else "no candidate to verify"
             verification.update(fell_back=True, reason=reason)
             return {"jobs": [], "verification": verification}
-        if gen_conf > cfg.skip_threshold:
+        skip_conf, skip_what = _skip_confidence(candidates, cfg, gen_conf)
+        if skip_conf > cfg.skip_threshold:
             verification.update(
                 skipped=True,
-                reason=(
-                    f"generator majority {gen_conf:.3f} above skip_threshold {cfg.skip_threshold}"
-                ),
+                reason=f"{skip_what} {skip_conf:.3f} above skip_threshold {cfg.skip_threshold}",
             )
             return {"jobs": [], "verification": verification}
         jobs: list[dict[str, Any]] = []

@@ -230,6 +230,32 @@ def test_frequency_and_confidence_shares_disagree() -> None:
     }
 
 
+def test_skip_threshold_compares_the_reference_confidence() -> None:
+    """paper: the top answer's reward-weighted weight over all copies (the reference's
+    rc_criteria='reward' confidence) must pass skip_threshold, so one candidate whose own
+    votes split (confidence 0.6) is still verified; frequency_plus_survival counts copies;
+    fast (reward_x_confidence) compares the generator majority's confidence."""
+    from langchain_rstar.search.verify import _skip_confidence
+
+    lone = [_c("10", count=1, confidence=0.6, reward=0.6, consistent=None)]
+    sure = [_c("10", count=2, confidence=1.0, reward=1.0, consistent=None)]
+    split = sure + [_c("12", count=2, confidence=1.0, reward=1.0, consistent=None)]
+    assert _skip_confidence(lone, PAPER, 1.0)[0] == pytest.approx(0.6)
+    assert _skip_confidence(sure, PAPER, 1.0)[0] == pytest.approx(1.0)
+    assert _skip_confidence(split, PAPER, 1.0)[0] == pytest.approx(0.5)
+    freq = PAPER.model_copy(update={"final_score": "frequency_plus_survival"})
+    assert _skip_confidence(lone, freq, 0.3)[0] == pytest.approx(1.0)
+    assert _skip_confidence(lone, RStarConfig.fast(), 0.3)[0] == pytest.approx(0.3)
+    # end to end: every sample says 10, so every candidate has confidence 1: skipped, and the
+    # reason names what was compared
+    sure_llm = ScriptedLLM(rules=[(r".", [" The answer is 10."])])
+    result = RStarChain(
+        generator=sure_llm, config=RStarConfig.paper(num_rollouts=2, retry_backoff=0.0)
+    ).invoke(QUESTION)
+    assert result.verification.skipped and not result.verification.ran
+    assert "top answer's reward-weighted confidence 1.000" in result.verification.reason
+
+
 def test_no_survivor_falls_back_to_the_largest_weight() -> None:
     cands = [
         _c("10", count=3, confidence=0.2, reward=0.5, consistent=False),
