@@ -691,6 +691,25 @@ def run_evaluation(
     return summary
 
 
+def _next_job(
+    queue: list[Any],
+    prepared: Callable[[Any], tuple[str, str | None, str | None]],
+    write_invalid: Callable[[Any, str, str], None],
+    label: str,
+) -> tuple[Any, str, str, str] | None:
+    """The next example to solve from ``queue`` (popped from its end) as ``(example, task,
+    question, session key)``; examples whose question is invalid are recorded on the way.
+    None when the queue is empty. Shared by the thread pool and the event loop."""
+    while queue:
+        ex = queue.pop()
+        ex_task, question, error = prepared(ex)
+        if error is not None:
+            write_invalid(ex, ex_task, error)
+            continue
+        return ex, ex_task, question or "", _session_key(label, ex)
+    return None
+
+
 def _run_pool(
     todo: Sequence[Any],
     method: Method,
@@ -706,14 +725,12 @@ def _run_pool(
     running: dict[Future[Any], tuple[Any, str]] = {}
 
     def fill() -> None:
-        while queue and len(running) < concurrency and not summary.dead:
-            ex = queue.pop()
-            ex_task, question, error = prepared(ex)
-            if error is not None:
-                write_invalid(ex, ex_task, error)
-                continue
-            key = _session_key(label, ex)
-            running[pool.submit(_solve_one, method, question or "", ex_task, key)] = (ex, ex_task)
+        while len(running) < concurrency and not summary.dead:
+            job = _next_job(queue, prepared, write_invalid, label)
+            if job is None:
+                return
+            ex, ex_task, question, key = job
+            running[pool.submit(_solve_one, method, question, ex_task, key)] = (ex, ex_task)
 
     try:
         fill()
@@ -768,14 +785,15 @@ async def _run_async(
     running: dict[asyncio.Task[Any], tuple[Any, str]] = {}
 
     def fill() -> None:
-        while queue and len(running) < concurrency and not summary.dead:
-            ex = queue.pop()
-            ex_task, question, error = prepared(ex)
-            if error is not None:
-                write_invalid(ex, ex_task, error)
-                continue
-            coro = _asolve_one(method, question or "", ex_task, _session_key(label, ex))
-            running[asyncio.ensure_future(coro)] = (ex, ex_task)
+        while len(running) < concurrency and not summary.dead:
+            job = _next_job(queue, prepared, write_invalid, label)
+            if job is None:
+                return
+            ex, ex_task, question, key = job
+            running[asyncio.ensure_future(_asolve_one(method, question, ex_task, key))] = (
+                ex,
+                ex_task,
+            )
 
     try:
         fill()
