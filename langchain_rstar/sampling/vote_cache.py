@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections import OrderedDict
+from collections.abc import Generator
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -21,6 +22,10 @@ from langchain_core.runnables import RunnableConfig
 from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 
 __all__ = ["VoteCache"]
+
+#: What :meth:`VoteCache._steps` asks its driver for: ``("sample", SampleCall)`` or
+#: ``("wait", concurrent.futures.Future)``.
+_Request = tuple[str, Any]
 
 
 class _Sampler(Protocol):
@@ -129,11 +134,6 @@ class VoteCache:
                         del table[key]
                 fut.set_result(None if got is None else list(got))
 
-    def _release(self, plan: list[tuple[str, Any]]) -> None:
-        for kind, fut in plan:
-            if kind == "own" and not fut.done():
-                fut.set_result(None)
-
     @staticmethod
     def _subcall(call: SampleCall, indices: list[int]) -> SampleCall:
         return replace(call, prompts=[call.prompts[i] for i in indices], cache=False)
@@ -163,68 +163,76 @@ class VoteCache:
             with self._lock:
                 self.hits += served
 
-    def sample(
-        self, sampler: _Sampler, call: SampleCall, config: RunnableConfig | None, scope: Any
-    ) -> SampleOutcome:
-        """:meth:`~langchain_rstar.sampling.sampler.Sampler.sample` through the cache."""
+    def _steps(self, call: SampleCall, scope: Any) -> Generator[_Request, Any, SampleOutcome]:
+        """One cached request, sans-IO: yields ``("sample", SampleCall)`` (the model call for
+        the prompts this request owns, or a retry of those whose leader failed) and
+        ``("wait", future)`` (another request's texts), and returns the merged outcome.
+        :meth:`sample` and :meth:`asample` drive it."""
         plan = self._claim(scope, call)
         texts: list[Any] = [v if k == "hit" else None for k, v in plan]
         own = self._own_indices(plan)
         parts: list[tuple[list[int], SampleOutcome]] = []
         try:
             if own:
-                got = sampler.sample(self._subcall(call, own), config)
+                got: SampleOutcome = yield ("sample", self._subcall(call, own))
                 parts.append((own, got))
                 full: list[Any] = [None] * len(plan)
                 for j, i in enumerate(own):
                     full[i] = got.texts[j] if j < len(got.texts) else None
                 self._settle(scope, call, plan, full)
         finally:
-            self._release(plan)
+            # what this request still owns (its call raised): waiters retry, the entry goes
+            self._settle(scope, call, plan, [None] * len(plan))
         retry: list[int] = []
         waited = 0
         for i, (kind, fut) in enumerate(plan):
             if kind == "wait":
-                res = fut.result()
+                res = yield ("wait", fut)
                 if res is None or len(res) < call.n:
                     retry.append(i)
                 else:
                     texts[i] = res[: call.n]
                     waited += 1
         if retry:
-            parts.append((retry, sampler.sample(self._subcall(call, retry), config)))
+            parts.append((retry, (yield ("sample", self._subcall(call, retry)))))
         self._count_waited(waited)
         return self._merge(call, texts, parts, waited + sum(1 for k, _ in plan if k == "hit"))
+
+    def sample(
+        self, sampler: _Sampler, call: SampleCall, config: RunnableConfig | None, scope: Any
+    ) -> SampleOutcome:
+        """:meth:`~langchain_rstar.sampling.sampler.Sampler.sample` through the cache."""
+        steps = self._steps(call, scope)
+        try:
+            request = next(steps)
+            while True:
+                kind, arg = request
+                try:
+                    reply = sampler.sample(arg, config) if kind == "sample" else arg.result()
+                except BaseException as exc:  # into the steps, so that they release the plan
+                    request = steps.throw(exc)
+                else:
+                    request = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value
 
     async def asample(
         self, sampler: _Sampler, call: SampleCall, config: RunnableConfig | None, scope: Any
     ) -> SampleOutcome:
         """:meth:`~langchain_rstar.sampling.sampler.Sampler.asample` through the cache."""
-        plan = self._claim(scope, call)
-        texts: list[Any] = [v if k == "hit" else None for k, v in plan]
-        own = self._own_indices(plan)
-        parts: list[tuple[list[int], SampleOutcome]] = []
+        steps = self._steps(call, scope)
         try:
-            if own:
-                got = await sampler.asample(self._subcall(call, own), config)
-                parts.append((own, got))
-                full: list[Any] = [None] * len(plan)
-                for j, i in enumerate(own):
-                    full[i] = got.texts[j] if j < len(got.texts) else None
-                self._settle(scope, call, plan, full)
-        finally:
-            self._release(plan)
-        retry: list[int] = []
-        waited = 0
-        for i, (kind, fut) in enumerate(plan):
-            if kind == "wait":
-                res = await asyncio.wrap_future(fut)
-                if res is None or len(res) < call.n:
-                    retry.append(i)
+            request = next(steps)
+            while True:
+                kind, arg = request
+                try:
+                    if kind == "sample":
+                        reply = await sampler.asample(arg, config)
+                    else:
+                        reply = await asyncio.wrap_future(arg)
+                except BaseException as exc:  # into the steps, so that they release the plan
+                    request = steps.throw(exc)
                 else:
-                    texts[i] = res[: call.n]
-                    waited += 1
-        if retry:
-            parts.append((retry, await sampler.asample(self._subcall(call, retry), config)))
-        self._count_waited(waited)
-        return self._merge(call, texts, parts, waited + sum(1 for k, _ in plan if k == "hit"))
+                    request = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value

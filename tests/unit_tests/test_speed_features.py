@@ -167,6 +167,46 @@ def test_vote_cache_failed_call_is_not_cached() -> None:
     assert good.texts[0] and "vote_cache_hits" not in good.usage
 
 
+def test_vote_cache_releases_its_claim_when_the_model_call_raises() -> None:
+    """An exception out of the model call (a cancellation, Ctrl-C) goes through the cache's
+    steps: the claim is released, so the next identical request samples instead of waiting
+    forever, in both drivers."""
+    from langchain_rstar.sampling.types import SampleOutcome
+    from langchain_rstar.sampling.vote_cache import VoteCache
+
+    class Raising:
+        def __init__(self) -> None:
+            self.raise_next = True
+
+        def _reply(self, call: SampleCall) -> SampleOutcome:
+            if self.raise_next:
+                self.raise_next = False
+                raise KeyboardInterrupt
+            return SampleOutcome(texts=[["t"] * call.n for _ in call.prompts], usage={})
+
+        def sample(self, call: SampleCall, config: Any = None) -> SampleOutcome:
+            return self._reply(call)
+
+        async def asample(self, call: SampleCall, config: Any = None) -> SampleOutcome:
+            return self._reply(call)
+
+    for mode in ("sync", "async"):
+        cache, model = VoteCache(), Raising()
+
+        def ask(
+            cache: VoteCache = cache, model: Raising = model, mode: str = mode
+        ) -> SampleOutcome:
+            if mode == "sync":
+                return cache.sample(model, _call(), None, "s")
+            return asyncio.run(cache.asample(model, _call(), None, "s"))
+
+        with pytest.raises(KeyboardInterrupt):
+            ask()
+        again = ask()  # not stuck on the first request's claim
+        assert again.texts == [["t"] * 4]
+        assert ask().usage.get("vote_cache_hits") == 1.0
+
+
 def test_vote_cache_coalesces_identical_requests_in_flight() -> None:
     llm = varied_llm(latency=0.2)
     sampler = Sampler(llm)
