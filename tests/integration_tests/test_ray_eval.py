@@ -340,10 +340,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_driver_killed_mid_run_then_rerun_finishes_the_rest(tmp_path: Path) -> None:
+def _driver_with_lines(
+    tmp_path: Path, n: int, lines: int
+) -> tuple[subprocess.Popen[str], Path, Path]:
+    """``rstar eval --ray-address local`` on ``n`` questions in its own process group,
+    returned once ``lines`` records are written: ``(process, dataset, out)``."""
     if ray.is_initialized():
         ray.shutdown()
-    n = 60
     dataset = tmp_path / "apples.jsonl"
     dataset.write_text("".join(json.dumps(ex) + "\n" for ex in _examples(n)))
     out = tmp_path / "out.jsonl"
@@ -353,15 +356,24 @@ def test_driver_killed_mid_run_then_rerun_finishes_the_rest(tmp_path: Path) -> N
         env=_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") >= lines:
+            break
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        err = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(f"the run ended before {lines} records: {err[-3000:]}")
+    return proc, dataset, out
+
+
+def test_driver_killed_mid_run_then_rerun_finishes_the_rest(tmp_path: Path) -> None:
+    n = 60
+    proc, dataset, out = _driver_with_lines(tmp_path, n, 3)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and out.read_bytes().count(b"\n") >= 3:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         # the actors die with their driver (Ray's fate sharing): no search keeps running
@@ -433,28 +445,9 @@ def test_cli_on_ray_with_a_dead_server_exits_dead_and_writes_nothing(tmp_path: P
 def test_sigterm_to_the_driver_stops_cleanly_like_ctrl_c(tmp_path: Path) -> None:
     """ray.init installs its own SIGTERM handler (its core worker's aborts the process);
     the runner puts the CLI's back: exit 130, finished lines kept, nothing left running."""
-    if ray.is_initialized():
-        ray.shutdown()
     n = 60
-    dataset = tmp_path / "apples.jsonl"
-    dataset.write_text("".join(json.dumps(ex) + "\n" for ex in _examples(n)))
-    out = tmp_path / "out.jsonl"
-    proc = subprocess.Popen(
-        _eval_cmd(dataset, out),
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc, _, out = _driver_with_lines(tmp_path, n, 2)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and out.read_bytes().count(b"\n") >= 2:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, err[-3000:]
