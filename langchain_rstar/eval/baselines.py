@@ -19,6 +19,7 @@ raises :class:`QuestionFailed` (the question has no result), and a dead backend 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +40,15 @@ __all__ = [
     "SelfConsistency",
     "UsageMeter",
     "default_sc_samples",
+    "failed_calls",
     "render_steps",
 ]
+
+
+def failed_calls(errors: Sequence[Mapping[str, Any]]) -> int:
+    """How many of a run's recorded errors are failed model calls: entries marked
+    ``warning`` (degenerate votes: every call answered) are not."""
+    return sum(1 for e in errors if not e.get("warning"))
 
 
 @dataclass
@@ -199,7 +207,7 @@ class ChainOfThought(_SingleCallMethod):
             answers={answer: 1} if answer is not None else {},
             trajectory=render_steps(text),
             usage=meter.as_dict(),
-            call_errors=len(outcome.errors),
+            call_errors=failed_calls(outcome.errors),
         )
 
 
@@ -252,6 +260,6 @@ class SelfConsistency(_SingleCallMethod):
             answers=dict(vote.counts),
             trajectory=trajectory,
             usage=meter.as_dict(),
-            call_errors=len(outcome.errors),
+            call_errors=failed_calls(outcome.errors),
             extra={"samples_answered": sum(1 for a in answers if a is not None)},
         )

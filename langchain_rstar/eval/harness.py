@@ -202,10 +202,11 @@ class RStarMethod:
         if result.stop_reason == "backend_dead" or fatal:
             last = (fatal or result.errors or [{"error": "backend dead"}])[-1]
             raise BackendDeadError(f"{self.name}: {last.get('error', 'backend dead')}")
-        if result.answer is None and not result.candidates and result.errors:
-            last = result.errors[-1].get("error", "model calls failed")
+        failed = [e for e in result.errors if not e.get("warning")]
+        if result.answer is None and not result.candidates and failed:
+            last = failed[-1].get("error", "model calls failed")
             raise QuestionFailed(
-                f"{self.name}: no candidate; {len(result.errors)} model call(s) failed: {last}",
+                f"{self.name}: no candidate; {len(failed)} model call(s) failed: {last}",
                 result.errors,
             )
         checker = get_checker(task or self.config.task)
@@ -235,7 +236,7 @@ class RStarMethod:
                 "rollouts": u.rollouts,
                 "nodes": u.nodes,
             },
-            call_errors=len(result.errors),
+            call_errors=len(failed),
             extra={
                 "generator_answer": result.verification.generator_answer,
                 "generator_confidence": result.verification.generator_confidence,

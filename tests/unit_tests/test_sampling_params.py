@@ -535,6 +535,21 @@ def test_concurrency_is_bounded() -> None:
     assert elapsed >= 2 * DELAY * 0.9
 
 
+def test_eval_does_not_count_the_warning_as_a_failed_call() -> None:
+    """``rstar eval``'s ``call_errors`` counts failed model calls; a degenerate-votes
+    warning (every call answered) is not one, in rstar and in the baselines."""
+    from langchain_rstar.eval.baselines import SelfConsistency
+    from langchain_rstar.eval.harness import RStarMethod
+
+    config = RStarConfig(num_rollouts=2, num_votes=3, seed=0)
+    method = RStarMethod(DeafChat(), config, verify=False)
+    result = method.chain.invoke(APPLES_QUESTION)
+    assert _warnings(result)  # the search did record the warning
+    assert method.solve(APPLES_QUESTION).call_errors == 0
+    sc = SelfConsistency(DeafChat(), config.model_copy(update={"num_votes": 4}))
+    assert sc.solve(APPLES_QUESTION).call_errors == 0
+
+
 def test_cli_prints_the_warning_apart_from_failed_calls(capsys: pytest.CaptureFixture) -> None:
     from langchain_rstar.cli import _print_result
 
