@@ -22,6 +22,14 @@ per-call sampling interface, so each parameter goes the first way that model has
 3. **none**: the model keeps its own setting. The sampler logs that once, and warns in
    ``RStarResult.errors`` when the votes then come back identical.
 
+Anthropic's API takes ``temperature`` or ``top_p``, not both (Claude Sonnet 4.5, Haiku 4.5,
+Opus 4.1 and later reject a request with both: "`temperature` and `top_p` cannot both be
+specified for this model"), so ``top_p`` is withheld from Claude models: any
+``langchain_anthropic`` model, and any model whose ``model`` / ``model_name`` /
+``model_id`` names Claude (Bedrock, Vertex, LiteLLM, an OpenAI-compatible gateway). Their
+votes are drawn at ``temperature`` and ``top_k`` where the route takes it; the route's
+``how`` says so.
+
 ``n`` goes as ``n`` only where the API returns ``n`` choices per request (keyword route of
 an OpenAI-derived model, or a ``_generate`` that names ``n``); elsewhere the sampler sends
 ``n`` requests and runs them concurrently (see :class:`~langchain_rstar.sampling.sampler.
@@ -46,6 +54,7 @@ from langchain_rstar.llms.base import unwrap
 __all__ = [
     "SAMPLING_PARAMS",
     "PlainModel",
+    "is_claude",
     "PlainRoute",
     "route_for",
     "runs_prompts_one_by_one",
@@ -82,11 +91,14 @@ class PlainRoute:
         keywords: parameters sent as per-call keywords (``n`` among them: native ``n``).
         fields: parameter -> the model field that carries it (set on a copy of the model).
         how: a short description for messages ("keywords of ChatX._generate", ...).
+        withheld: parameters never sent to this model although it could take them (``top_p``
+            to Claude models; see the module docstring).
     """
 
     keywords: frozenset[str] = frozenset()
     fields: Mapping[str, str] = field(default_factory=dict)
     how: str = ""
+    withheld: frozenset[str] = frozenset()
 
     @property
     def native_n(self) -> bool:
@@ -136,17 +148,19 @@ def route_for(llm: BaseLanguageModel) -> PlainRoute:
     set through the wrapper.
     """
     inner = unwrap(llm)
+    withheld = frozenset({"top_p"}) if is_claude(inner) else frozenset()
     keywords = set(_signature_keywords(inner))
     how = [f"keywords of {type(inner).__name__}._generate"] if keywords else []
     known, label = _integration_keywords(inner)
     if known:
         keywords |= known
         how.append(label)
+    keywords -= withheld
     fields: dict[str, str] = {}
     if inner is llm:
         names = type(llm).model_fields if hasattr(type(llm), "model_fields") else {}
         for param, candidates in _FIELDS.items():
-            if param in keywords:
+            if param in keywords or param in withheld:
                 continue
             for name in candidates:
                 if name in names:
@@ -154,7 +168,23 @@ def route_for(llm: BaseLanguageModel) -> PlainRoute:
                     break
         if fields:
             how.append(f"fields of a {type(llm).__name__} copy ({', '.join(fields.values())})")
-    return PlainRoute(frozenset(keywords), fields, "; ".join(how) or "no way")
+    if withheld:
+        how.append("top_p withheld (Claude models take temperature or top_p, not both)")
+    return PlainRoute(frozenset(keywords), fields, "; ".join(how) or "no way", withheld)
+
+
+def is_claude(llm: Any) -> bool:
+    """A ``langchain_anthropic`` model, or one whose model id names Claude (then ``top_p``
+    is withheld: see the module docstring)."""
+    for cls in type(llm).__mro__:
+        module = getattr(cls, "__module__", "") or ""
+        if module == "langchain_anthropic" or module.startswith("langchain_anthropic."):
+            return True
+    for name in ("model", "model_name", "model_id"):
+        value = getattr(llm, name, None)
+        if isinstance(value, str) and "claude" in value.lower():
+            return True
+    return False
 
 
 class PlainModel:

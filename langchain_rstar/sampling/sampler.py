@@ -52,10 +52,10 @@ from langchain_core.runnables.config import get_executor_for_config
 from langchain_rstar.config import default_call_timeout
 from langchain_rstar.errors import BackendDeadError, RStarBackendError
 from langchain_rstar.llms._session import session_kwargs
-from langchain_rstar.llms.base import backend_traits
+from langchain_rstar.llms.base import backend_traits, unwrap
 from langchain_rstar.sampling._unobserved import is_quiet, llm_is_quiet
 from langchain_rstar.sampling.chat import chat_request, clean_result
-from langchain_rstar.sampling.plain import PlainModel, runs_prompts_one_by_one
+from langchain_rstar.sampling.plain import PlainModel, is_claude, runs_prompts_one_by_one
 from langchain_rstar.sampling.text import cut_at_stop, trim_repetition, valid_unicode
 from langchain_rstar.sampling.types import SampleCall, SampleOutcome
 from langchain_rstar.sampling.vote_cache import VoteCache
@@ -151,6 +151,8 @@ class Sampler:
         self.max_concurrency = max_concurrency
         # plain models: how the sampling parameters reach them (see sampling/plain.py)
         self._plain = PlainModel(llm) if self.mode in ("chat", "generic") else None
+        # Claude behind an OpenAI-compatible client takes temperature or top_p, not both
+        self._send_top_p = not (self.mode in ("openai", "openai_chat") and is_claude(unwrap(llm)))
         if self._plain is not None and not self._plain.route.takes("temperature"):
             logger.warning(
                 "%s takes no temperature (no `temperature` keyword of its _generate, no "
@@ -228,6 +230,8 @@ class Sampler:
         if self.mode in ("openai", "openai_chat"):
             out = {"n": n}
             for key in ("temperature", "top_p", "max_tokens"):
+                if key == "top_p" and not self._send_top_p:
+                    continue
                 if params.get(key) is not None:
                     out[key] = params[key]
             extra = {

@@ -331,12 +331,27 @@ def test_chat_anthropic_gets_call_keywords() -> None:
     assert out.texts[0] is not None and len(out.texts[0]) == 2
     assert len(rec.bodies) == 2
     for body in rec.bodies:
-        assert (body["temperature"], body["top_p"], body["top_k"], body["max_tokens"]) == (
-            0.7,
-            0.9,
-            40,
-            64,
-        )
+        assert (body["temperature"], body["top_k"], body["max_tokens"]) == (0.7, 40, 64)
+        # Claude models take temperature or top_p, not both (Sonnet 4.5 and later answer
+        # 400 to both): top_p is withheld, and the route says so
+        assert "top_p" not in body
+    assert "top_p withheld" in Sampler(model)._plain.route.how
+
+
+def test_claude_behind_other_clients_gets_no_top_p() -> None:
+    """Claude through an OpenAI-compatible gateway (the model id names it): no top_p; any
+    other model on the same client keeps it."""
+    from langchain_rstar.sampling.plain import route_for
+
+    claude = ChatOpenAI(model="anthropic/claude-sonnet-4.5", api_key="k", base_url="http://x/v1")
+    other = ChatOpenAI(model="gpt-4o-mini", api_key="k", base_url="http://x/v1")
+    assert not route_for(claude).takes("top_p") and route_for(claude).takes("temperature")
+    assert route_for(claude).withheld == {"top_p"}
+    assert route_for(other).takes("top_p") and not route_for(other).withheld
+    # the langchain_openai request itself (its own path, not the plain route)
+    call = _call(n=2)
+    assert "top_p" not in Sampler(claude)._kwargs(call, 2)
+    assert Sampler(other)._kwargs(call, 2)["top_p"] == call.params["top_p"]
 
 
 def _sdk_uses_httpx2() -> bool:
