@@ -65,7 +65,7 @@ def reference() -> RStarResult:
 def test_interrupted_search_resumes_with_the_same_result_in_memory(
     reference: RStarResult,
 ) -> None:
-    llm, state = crashing_llm(after=10)
+    llm, state = crashing_llm(after=20)  # past the first superstep (the root's expansions)
     chain = RStarChain(
         generator=llm, discriminator=True, config=CONFIG, checkpointer=InMemorySaver()
     )

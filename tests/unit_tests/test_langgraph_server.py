@@ -142,7 +142,10 @@ def test_the_server_loads_the_graph_and_answers_runs_wait_and_stream(server: str
             if part.event == "values":
                 final = part.data
         assert any(e.startswith("updates|search") for e in events), events
-        assert {"prepare", "select", "backprop", "report"} <= nodes
+        # the deployed graph's own nodes and the search subgraph's (which controller nodes a
+        # 2-rollout tree passes, advance or backprop, depends on its shape)
+        assert {"prepare", "select", "report"} <= nodes
+        assert nodes & {"advance", "backprop"} and any(n.startswith("A") for n in nodes), nodes
         assert final is not None and final["answer"] == "42"
         assert final["result"]["usage"]["rollouts"] == 2
         state = await client.threads.get_state(thread["thread_id"])

@@ -40,8 +40,11 @@ def test_max_nodes(rollout_batch: int) -> None:
     result = RStarChain(generator=apples_llm(), config=config).invoke(QUESTION)
     _assert_limit(result, "max_nodes", config)
     assert result.limits_hit == ["max_nodes"]
-    # checked between waves: the last wave may overshoot by its expansions, no more
-    assert 12 <= len(result.tree) < 12 + rollout_batch * _max_children(config)
+    # checked between waves: the last wave may overshoot by its expansions, no more; a
+    # rollout of a wave expands its leaf and every node its simulation passes (up to
+    # max_depth levels)
+    wave_most = rollout_batch * config.max_depth * _max_children(config)
+    assert 12 <= len(result.tree) < 12 + wave_most
     assert result.usage.nodes == len(result.tree)
 
 

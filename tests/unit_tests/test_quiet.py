@@ -63,6 +63,11 @@ class LLMStarts(BaseCallbackHandler):
         self.chain_starts += 1
 
 
+def _prompts(llm: CountingLLM) -> int:
+    """Prompts over all recorded calls (one LLM run each)."""
+    return sum(len(prompts) for prompts, _ in llm.calls)
+
+
 def _run(llm: Any, config: RunnableConfig | None = None, use_async: bool = False) -> Any:
     chain = RStarChain(generator=llm, discriminator=True, config=CONFIG)
     if use_async:
@@ -86,7 +91,8 @@ def test_observed_search_keeps_the_full_path_and_the_same_result(use_async: bool
     handler = LLMStarts()
     loud = _run(loud_llm, {"callbacks": [handler]}, use_async=use_async)
     assert loud_llm.through_generate == len(loud_llm.calls) > 0
-    assert handler.llm_starts == len(loud_llm.calls), "every model call is a run"
+    # LangChain opens one LLM run per prompt of a call
+    assert handler.llm_starts == _prompts(loud_llm), "every model call is a run"
     assert handler.chain_starts > len(loud.tree), "every action / discriminate call is a run"
     # Same search either way: the fast path changes no result.
     assert (quiet.answer, quiet.usage.llm_calls, quiet.usage.samples) == (
@@ -103,7 +109,7 @@ def test_model_callbacks_or_verbose_keep_generate() -> None:
     llm = counting_llm(callbacks=[handler])
     _run(llm)
     assert llm.through_generate == len(llm.calls) > 0
-    assert handler.llm_starts == len(llm.calls)
+    assert handler.llm_starts == _prompts(llm)
     assert not llm_is_quiet(counting_llm(verbose=True))
 
 
