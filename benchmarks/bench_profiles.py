@@ -22,6 +22,7 @@ Run::
     python benchmarks/bench_profiles.py
     python benchmarks/bench_profiles.py --json benchmarks/results/profiles-scripted.json
     engine-slot python benchmarks/bench_profiles.py --real 1 --rollouts 2
+    python benchmarks/bench_profiles.py --real 3 --rollouts 2 --base-url http://127.0.0.1:8311/v1
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from langchain_rstar.testing import ScriptedLLM
 KINDS = ("A1", "A2", "A3", "A4", "A5", "discriminator")
 FIELDS = ("calls", "sequences", "generated", "prompt")
 REFERENCE_SEQUENCES_16 = 1400
+#: Run a profile's questions concurrently (set by ``--real``: the engine batches them).
+CONCURRENT = False
 
 _STEP = re.compile(r"Step (\d+):$")
 _SUBQ = re.compile(r"Sub-question (\d+):$")
@@ -144,6 +147,8 @@ def measure(
     verify: bool = True,
     fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One profile over ``questions``; they run concurrently (``chain.batch``) when
+    ``CONCURRENT`` is set (a real model batches their requests), else one after another."""
     tally = Tally()
     config = RStarConfig(profile=profile, num_rollouts=rollouts, **(fields or {}))  # type: ignore[arg-type]
     generator = make_llm()
@@ -153,9 +158,11 @@ def measure(
         config=config,
     )
     start = time.perf_counter()
-    answers = []
-    for q in questions:
-        answers.append(chain.invoke(q, {"callbacks": [tally]}).answer)
+    if CONCURRENT:
+        batch = chain.batch(list(questions), {"callbacks": [tally]})
+        answers = [r.answer for r in batch]
+    else:
+        answers = [chain.invoke(q, {"callbacks": [tally]}).answer for q in questions]
     wall = time.perf_counter() - start
     per_q = {
         kind: {f: tally.counts[kind][f] / len(questions) for f in FIELDS}
@@ -247,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--questions", type=int, default=20, help="SVAMP questions (first N)")
     parser.add_argument("--rollouts", type=int, nargs="*", default=[16, 32])
     parser.add_argument("--real", type=int, default=0, help="use the embedded model on N questions")
+    parser.add_argument(
+        "--base-url",
+        help="with --real: the embedded model behind this OpenAI-compatible server "
+        "(benchmarks/eval_profiles.sh starts one) instead of an in-process engine",
+    )
+    parser.add_argument("--served-model", default="gemma-3-270m", help="with --base-url")
     parser.add_argument("--no-verify", action="store_true", help="generator only")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument(
@@ -260,9 +273,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     n_questions = args.real or args.questions
     questions = [ex.problem for ex in load_dataset("svamp", limit=n_questions)]
     if args.real:
-        from langchain_rstar.llms import default_llm
+        global CONCURRENT
+        CONCURRENT = True
+        if args.base_url:
+            from langchain_openai import OpenAI
 
-        engine = default_llm()
+            engine: Any = OpenAI(
+                base_url=args.base_url, model=args.served_model, api_key="EMPTY", max_retries=0
+            )
+        else:
+            from langchain_rstar.llms import default_llm
+
+            engine = default_llm()
 
         def make_llm() -> Any:
             return engine
