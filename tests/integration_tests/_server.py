@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # one home for starting test servers: the port and readiness helpers of the simulated replicas
@@ -25,6 +26,7 @@ __all__ = [
     "EAGER",
     "KV_GB",
     "MAX_MODEL_LEN",
+    "SMALL_BUDGET",
     "finished_ids",
     "free_port",
     "start_server",
@@ -35,6 +37,22 @@ __all__ = [
 EAGER = os.environ.get("RSTAR_TEST_VLLM_COMPILE", "0") != "1"
 KV_GB = int(os.environ.get("RSTAR_TEST_KV_GB", "1"))
 MAX_MODEL_LEN = 2048
+
+#: RStarConfig fields for the real-model searches of these tests: the `paper` profile's
+#: rules at a budget this 2-core CPU runs in minutes. Its per-action votes and token caps
+#: (A2: 32 samples of up to 1,024 tokens; a final sub-answer 32 of 512) would take most of
+#: an hour per question here and overrun the 2,048-token context of the test server; None
+#: gives every action `num_votes` samples of at most `max_tokens` (or the line cap).
+SMALL_BUDGET: dict[str, Any] = {
+    "a2_votes": None,
+    "a3_final_votes": None,
+    "a1_max_tokens": None,
+    "a2_max_tokens": None,
+    "a3_max_tokens": None,
+    "a4_max_tokens": None,
+    "a5_max_tokens": None,
+    "verify_max_tokens": None,
+}
 
 
 def finished_ids(path: Path) -> list[str]:

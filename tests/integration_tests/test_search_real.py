@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _server import SMALL_BUDGET
 
 from langchain_rstar import RStarChain, RStarConfig, RStarResult, verify_candidates
 
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 SMALL = RStarConfig(
+    **SMALL_BUDGET,
     num_rollouts=2,
     rollout_batch=2,
     num_votes=3,

@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _server import free_port, start_server, stop_server
+from _server import SMALL_BUDGET, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
 STARTUP_TIMEOUT_S = float(os.environ.get("RSTAR_TEST_SERVER_TIMEOUT", "1200"))
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 SEARCH = {
+    **SMALL_BUDGET,
     "num_rollouts": 1,
     "num_votes": 3,
     "num_a1_steps": 2,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _server import free_port, start_server, stop_server
+from _server import SMALL_BUDGET, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,12 @@ def test_search_through_the_server(vllm_server: str, model_dir: Path) -> None:
 
     llm = _client(vllm_server, model_dir, max_tokens=48)
     config = RStarConfig(
-        num_rollouts=1, num_votes=3, num_a1_steps=2, num_subquestions=2, max_tokens=48
+        **SMALL_BUDGET,
+        num_rollouts=1,
+        num_votes=3,
+        num_a1_steps=2,
+        num_subquestions=2,
+        max_tokens=48,
     )
     result = RStarChain(generator=llm, config=config).invoke(
         "Tom has 3 apples and buys 4 more. How many apples does he have?"
@@ -112,7 +117,7 @@ def test_rstar_eval_through_vllm_router(vllm_server: str, model_dir: Path, tmp_p
     cmd += ["--method", "rstar", "--limit", "2", "--num-rollouts", "1", "--max-tokens", "48"]
     cmd += ["--out", str(out), "--backend", "openai", "--base-url", url + "/v1"]
     cmd += ["--model", str(model_dir), "--concurrency", "2", "--no-progress"]
-    cmd += ["--request-timeout", "630"]
+    cmd += ["--request-timeout", "630", "--config", json.dumps(SMALL_BUDGET)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
     finally:
