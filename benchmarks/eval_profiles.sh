@@ -3,7 +3,11 @@
 # one `vllm serve` (OpenAI API) shared by both runs, which run at the same time so that the
 # engine batches their requests together; then `rstar report` side by side.
 #
-#   bash benchmarks/eval_profiles.sh [QUESTIONS=30] [ROLLOUTS=1] [OUT=benchmarks/results]
+#   bash benchmarks/eval_profiles.sh [QUESTIONS=30] [ROLLOUTS=1] [OUT=benchmarks/results] [IN_FLIGHT=8]
+#
+# IN_FLIGHT questions per profile run at once (both profiles together keep the engine's
+# batch full; a small number lets questions finish one by one, so a stopped run leaves
+# finished records that a rerun keeps).
 #
 # On the 2-core CPU box of the README: engine start 2-6 minutes, then the runs (see README,
 # "paper against fast on the real model"). Resumable: rerun the same command to finish
@@ -13,6 +17,7 @@ cd "$(dirname "$0")/.."
 N=${1:-30}
 R=${2:-1}
 OUT=${3:-benchmarks/results}
+IN_FLIGHT=${4:-8}
 PORT=${RSTAR_EVAL_PORT:-8311}
 PY=${PYTHON:-python3}
 MODEL=$($PY -c "from langchain_rstar.llms.embedded import default_model_dir; print(default_model_dir())")
@@ -37,7 +42,7 @@ done
 echo "[eval-profiles] server ready after $(( $(date +%s) - start )) s"
 
 common=(eval --dataset svamp --limit "$N" --method rstar --num-rollouts "$R"
-        --concurrency "$N" --backend openai --base-url "http://127.0.0.1:$PORT/v1"
+        --concurrency "$IN_FLIGHT" --backend openai --base-url "http://127.0.0.1:$PORT/v1"
         --model gemma-3-270m --no-progress)
 t=$(date +%s)
 pids=()
