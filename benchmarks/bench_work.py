@@ -7,7 +7,9 @@ package from ``RStarResult.usage`` (generator and discriminator together; sample
 by the vote cache are not counted, they cost nothing):
 
 * on the scripted model (varied, deterministic samples; tokens there are words, so only the
-  sequence counts are meaningful) at the package defaults and at the paper's settings;
+  sequence counts are meaningful) at the package defaults (the ``paper`` profile), the
+  ``fast`` profile, and the reference's GSM8K script settings (32 rollouts, 5 one-step
+  thoughts, 5 sub-questions);
 * with ``--real N``, on the first N GSM8K questions with the embedded model
   (:func:`langchain_rstar.llms.default_llm`), at the package defaults, or at
   ``--rollouts``.
@@ -75,48 +77,31 @@ def show(label: str, r: dict[str, Any], tokens_real: bool) -> None:
 
 
 def scripted() -> None:
-    def chain(verify: bool, **cfg: Any) -> RStarChain:
+    def chain(verify: bool, profile: str = "paper", **cfg: Any) -> RStarChain:
         return RStarChain(
             generator=ScriptedLLM(responder=varied_responder, record_calls=False),
-            discriminator=True if verify else None,
-            config=RStarConfig(**cfg),
+            discriminator=True if verify else False,
+            config=RStarConfig(profile=profile, **cfg),
         )
 
     print("scripted model (varied samples; tokens are words):")
     defaults = RStarConfig()
     print(
-        f"  defaults: rollouts={defaults.num_rollouts} a1={defaults.num_a1_steps} "
-        f"subq={defaults.num_subquestions} votes={defaults.num_votes} depth={defaults.max_depth}"
+        f"  defaults ({defaults.profile} profile): rollouts={defaults.num_rollouts} "
+        f"a1={defaults.num_a1_steps} subq={defaults.num_subquestions} "
+        f"votes={defaults.num_votes} depth={defaults.max_depth}"
     )
     show("  defaults, generator only", count(chain(False), QUESTION), False)
     show("  defaults, with verification", count(chain(True), QUESTION), False)
+    show("  fast profile, generator only", count(chain(False, "fast"), QUESTION), False)
+    show("  fast profile, with verification", count(chain(True, "fast"), QUESTION), False)
     show(
-        "  defaults + early_stop, with verification",
-        count(chain(True, early_stop=True), QUESTION),
+        "  fast + early_stop, with verification",
+        count(chain(True, "fast", early_stop=True), QUESTION),
         False,
     )
-    show("  paper settings, generator only", count(chain(False, **PAPER), QUESTION), False)
-    show("  paper settings, with verification", count(chain(True, **PAPER), QUESTION), False)
-    # What the vote cache would save if discriminator calls opted in (SampleCall.cache):
-    # masked prefixes of candidates that share their first steps are identical prompts.
-    import langchain_rstar.search.verify as verify
-
-    original = verify._call_for
-
-    def cached_call_for(job: Any, cfg: RStarConfig) -> Any:
-        call = original(job, cfg)
-        call.cache = cfg.vote_cache
-        return call
-
-    verify._call_for = cached_call_for
-    try:
-        show(
-            "  paper settings, verification via vote cache",
-            count(chain(True, **PAPER), QUESTION),
-            False,
-        )
-    finally:
-        verify._call_for = original
+    show("  GSM8K script settings, generator only", count(chain(False, **PAPER), QUESTION), False)
+    show("  GSM8K script settings, with verification", count(chain(True, **PAPER), QUESTION), False)
 
 
 def real(n: int, rollouts: int | None, max_tokens: int | None) -> None:
