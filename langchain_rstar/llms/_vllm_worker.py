@@ -82,6 +82,10 @@ class ContinuousBatchingWorker(CoalescingWorker[Any, Any]):
                 self._stats.errors += 1
             return
         llm = self._get_llm()
+        if llm is None:  # closed without waiting
+            for job in jobs:
+                job.future.set_exception(RuntimeError("the vLLM engine was shut down"))
+            return
         for job in jobs:
             state = _JobState(job)
             try:
@@ -100,18 +104,17 @@ class ContinuousBatchingWorker(CoalescingWorker[Any, Any]):
 
     def _step(self, pending: dict[str, tuple[_JobState, int]]) -> None:
         llm = self._get_llm()
+        if llm is None:  # closed without waiting (Ctrl-C, SIGTERM): fail what is in flight
+            _fail_pending(pending, RuntimeError("the vLLM engine was shut down"))
+            return
         t0 = time.perf_counter()
         try:
             outs = llm.llm_engine.step()
         except BaseException as exc:  # noqa: BLE001 - the engine is unusable: fail all
             logger.exception("vLLM engine step failed")
-            states = {id(st): st for st, _ in pending.values()}
-            pending.clear()
             with self._lock:
                 self._stats.errors += 1
-            for st in states.values():
-                if not st.job.future.done():
-                    st.job.future.set_exception(exc)
+            _fail_pending(pending, exc)
             return
         finally:
             with self._lock:
@@ -128,6 +131,15 @@ class ContinuousBatchingWorker(CoalescingWorker[Any, Any]):
             state.remaining -= 1
             if state.remaining == 0 and not state.job.future.done():
                 state.job.future.set_result(list(state.results))
+
+
+def _fail_pending(pending: dict[str, tuple[_JobState, int]], exc: BaseException) -> None:
+    """Fail every job that still waits for a request in ``pending`` (each once)."""
+    states = {id(st): st for st, _ in pending.values()}
+    pending.clear()
+    for st in states.values():
+        if not st.job.future.done():
+            st.job.future.set_exception(exc)
 
 
 class _JobState:

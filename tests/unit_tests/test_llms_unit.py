@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 import time
@@ -571,6 +572,35 @@ class FakeContinuousEngine(FakeVLLMEngine):
     def _create_engine(self) -> None:
         self._resolved_model = "fake-step-model"
         self._engine = FakeStepLLM()
+
+
+def test_closing_without_waiting_fails_requests_in_flight_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ctrl-C / SIGTERM close the engine at once (``close(wait=False)``): a request still in
+    the running batch fails with a clear error, and the worker logs no traceback (it used to
+    step a closed engine and log AttributeError: 'NoneType' has no 'llm_engine')."""
+    llm = FakeContinuousEngine(model="x", continuous_batching=True, batch_wait_ms=1)
+    llm.start(timeout=5)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            llm.generate(["long"], max_tokens=10_000)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=call)
+    with caplog.at_level(logging.ERROR, logger="langchain_rstar"):
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not llm._engine.live and time.monotonic() < deadline:
+            time.sleep(0.01)
+        llm.close(wait=False)
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert errors and "shut down" in str(errors[0])
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
 
 
 def test_continuous_batching_joins_running_batch() -> None:
