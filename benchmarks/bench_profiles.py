@@ -50,8 +50,6 @@ from langchain_rstar.testing import ScriptedLLM
 KINDS = ("A1", "A2", "A3", "A4", "A5", "discriminator")
 FIELDS = ("calls", "sequences", "generated", "prompt")
 REFERENCE_SEQUENCES_16 = 1400
-#: Run a profile's questions concurrently (set by ``--real``: the engine batches them).
-CONCURRENT = False
 
 _STEP = re.compile(r"Step (\d+):$")
 _SUBQ = re.compile(r"Sub-question (\d+):$")
@@ -146,9 +144,10 @@ def measure(
     make_llm: Any,
     verify: bool = True,
     fields: dict[str, Any] | None = None,
+    concurrent: bool = False,
 ) -> dict[str, Any]:
     """One profile over ``questions``; they run concurrently (``chain.batch``) when
-    ``CONCURRENT`` is set (a real model batches their requests), else one after another."""
+    ``concurrent`` (a real model batches their requests), else one after another."""
     tally = Tally()
     config = RStarConfig(profile=profile, num_rollouts=rollouts, **(fields or {}))  # type: ignore[arg-type]
     generator = make_llm()
@@ -158,7 +157,7 @@ def measure(
         config=config,
     )
     start = time.perf_counter()
-    if CONCURRENT:
+    if concurrent:
         batch = chain.batch(list(questions), {"callbacks": [tally]})
         answers = [r.answer for r in batch]
     else:
@@ -209,13 +208,13 @@ def ratios(paper: dict[str, Any], fast: dict[str, Any]) -> dict[str, float]:
 
 
 def ablate(
-    rollouts: int, questions: Sequence[str], make_llm: Any, verify: bool
+    rollouts: int, questions: Sequence[str], make_llm: Any, verify: bool, concurrent: bool = False
 ) -> list[dict[str, Any]]:
     """Paper, then paper with each ``FAST_PROFILE`` field set to its fast value alone, then
     fast: all-model sequences and generated tokens per question, as a share of paper's."""
     from langchain_rstar.config import FAST_PROFILE
 
-    base = measure("paper", rollouts, questions, make_llm, verify)
+    base = measure("paper", rollouts, questions, make_llm, verify, concurrent=concurrent)
     rows = []
     print(
         f"\nablation at {rollouts} rollouts ({len(questions)} questions): paper with one fast field"
@@ -243,9 +242,10 @@ def ablate(
     for name, value in FAST_PROFILE.items():
         row(
             f"{name} = {value!r}",
-            measure("paper", rollouts, questions, make_llm, verify, {name: value}),
+            measure("paper", rollouts, questions, make_llm, verify, {name: value}, concurrent),
         )
-    row("fast (every deviation)", measure("fast", rollouts, questions, make_llm, verify))
+    fast = measure("fast", rollouts, questions, make_llm, verify, concurrent=concurrent)
+    row("fast (every deviation)", fast)
     return rows
 
 
@@ -273,8 +273,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     n_questions = args.real or args.questions
     questions = [ex.problem for ex in load_dataset("svamp", limit=n_questions)]
     if args.real:
-        global CONCURRENT
-        CONCURRENT = True
         if args.base_url:
             from langchain_openai import OpenAI
 
@@ -302,7 +300,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     out: dict[str, Any] = {"runs": [], "ratios": {}}
     if args.ablate:
-        out["ablation"] = ablate(args.rollouts[0], questions, make_llm, not args.no_verify)
+        out["ablation"] = ablate(
+            args.rollouts[0], questions, make_llm, not args.no_verify, bool(args.real)
+        )
         if args.json:
             Path(args.json).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
         return out
@@ -310,7 +310,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         got = {}
         for profile in ("paper", "fast"):
             got[profile] = measure(
-                profile, rollouts, questions, make_llm, verify=not args.no_verify
+                profile,
+                rollouts,
+                questions,
+                make_llm,
+                verify=not args.no_verify,
+                concurrent=bool(args.real),
             )
             show(got[profile], token_word)
             out["runs"].append(got[profile])

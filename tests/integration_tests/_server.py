@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # one home for starting test servers: the port and readiness helpers of the simulated replicas
 from sim_server import free_port, wait_ready  # noqa: E402
 
+from langchain_rstar.config import FAST_PROFILE  # noqa: E402
+
 __all__ = [
     "EAGER",
     "KV_GB",
@@ -42,16 +44,10 @@ MAX_MODEL_LEN = 2048
 #: rules at a budget this 2-core CPU runs in minutes. Its per-action votes and token caps
 #: (A2: 32 samples of up to 1,024 tokens; a final sub-answer 32 of 512) would take most of
 #: an hour per question here and overrun the 2,048-token context of the test server; None
-#: gives every action `num_votes` samples of at most `max_tokens` (or the line cap).
+#: gives every action `num_votes` samples of at most `max_tokens` (or the line cap): the
+#: `fast` profile's values of those fields.
 SMALL_BUDGET: dict[str, Any] = {
-    "a2_votes": None,
-    "a3_final_votes": None,
-    "a1_max_tokens": None,
-    "a2_max_tokens": None,
-    "a3_max_tokens": None,
-    "a4_max_tokens": None,
-    "a5_max_tokens": None,
-    "verify_max_tokens": None,
+    k: v for k, v in FAST_PROFILE.items() if k.endswith(("_votes", "_max_tokens"))
 }
 
 
