@@ -249,6 +249,13 @@ def _groups(candidates: Sequence[Mapping[str, Any]], cfg: RStarConfig) -> list[l
     return groups
 
 
+def _copies_and_weight(candidate: Mapping[str, Any], by_confidence: bool) -> tuple[int, float]:
+    """A candidate's copies and their weight in the reference's rules: each copy weighs its
+    answer confidence (``confidence_plus_survival``) or 1 (``frequency_plus_survival``)."""
+    count = _count(candidate)
+    return count, count * (float(candidate.get("confidence") or 0.0) if by_confidence else 1.0)
+
+
 def _skip_confidence(
     candidates: Sequence[Mapping[str, Any]], cfg: RStarConfig, generator_confidence: float
 ) -> tuple[float, str]:
@@ -269,10 +276,9 @@ def _skip_confidence(
     weights = [0.0] * len(reps)
     copies = 0
     for cand, gi in zip(pool, index_of, strict=True):
-        count = _count(cand)
+        count, weight = _copies_and_weight(cand, rule == "confidence_plus_survival")
         copies += count
-        factor = float(cand.get("confidence") or 0.0) if rule == "confidence_plus_survival" else 1.0
-        weights[gi] += count * factor
+        weights[gi] += weight
     if not copies:
         return 0.0, "candidate confidence"
     what = "reward-weighted" if rule == "confidence_plus_survival" else "frequency"
@@ -536,8 +542,7 @@ def pick_answer(
     n_all, n_surv = [0] * size, [0] * size
     w_all, w_surv = [0.0] * size, [0.0] * size
     for cand, gi in zip(pool, index_of, strict=True):
-        count = _count(cand)
-        weight = count * (float(cand.get("confidence") or 0.0) if by_confidence else 1.0)
+        count, weight = _copies_and_weight(cand, by_confidence)
         n_all[gi] += count
         w_all[gi] += weight
         if cand.get("consistent"):
